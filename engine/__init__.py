@@ -1,0 +1,1 @@
+"""ThoughtMill engine: recipe config, streaming pipeline, teacher backends, shards, CLI."""

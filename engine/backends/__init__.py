@@ -1,0 +1,1 @@
+"""Teacher backends: OpenAI-compatible HTTP and in-process vLLM, behind one interface."""

@@ -1,0 +1,1 @@
+"""Isolated program execution: Docker warm pool, local process fallback."""

@@ -1,0 +1,1 @@
+"""Answer checking: math (sympy), code (sandboxed tests), multiple choice; one Verdict type."""

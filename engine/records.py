@@ -99,7 +99,7 @@ class Sample(msgspec.Struct, omit_defaults=True):
     attempts: int = 1
     failure: Failure | None = None
     verdict: Verdict | None = None
-    question: Question | None = None
+    mcq_key: str | None = None  # correct letter after this sample's option shuffle (seed = seed)
 
     @property
     def key(self) -> tuple[str, int, str]:

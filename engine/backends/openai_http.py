@@ -1,0 +1,251 @@
+"""OpenAI-compatible HTTP teacher (vLLM, SGLang, OpenAI, ...) over one aiohttp session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+
+import aiohttp
+import msgspec
+
+from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
+from engine.backends.limits import RequestLimiter, retry_after
+from engine.config import TeacherSpec
+from engine.metrics import Metrics
+from engine.records import Failure
+
+
+class _Message(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+
+
+class _Choice(msgspec.Struct):
+    index: int = 0
+    message: _Message | None = None
+    text: str | None = None
+    finish_reason: str | None = None
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Response(msgspec.Struct):
+    choices: list[_Choice]
+    usage: _Usage | None = None
+
+
+_decode_response = msgspec.json.Decoder(_Response).decode
+_encode = msgspec.json.Encoder().encode
+
+
+class _Retry(Exception):
+    """A retryable failure of one attempt."""
+
+    def __init__(self, failure: Failure, wait: float | None = None, overloaded: bool = False):
+        super().__init__(failure.detail)
+        self.failure = failure
+        self.wait = wait
+        self.overloaded = overloaded
+
+
+class _RejectedN(Exception):
+    """The server refused n > 1."""
+
+
+def _text(choice: _Choice) -> str:
+    """The completion text; a separate reasoning field is kept as a ``<think>`` block."""
+    if choice.message is None:
+        return choice.text or ""
+    content = choice.message.content or ""
+    if choice.message.reasoning_content:
+        return f"<think>\n{choice.message.reasoning_content}\n</think>\n\n{content}"
+    return content
+
+
+class OpenAIBackend:
+    """Sends GenerationRequests to ``{base_url}/chat/completions`` (or ``/completions``).
+
+    Native ``n`` when the server takes it (one request for all samples; vLLM gives sample i the
+    seed ``seed + i``, which is the seed recorded), else fan-out of n=1 requests with each
+    sample's own seed. Retries 429, 5xx, timeouts, connection errors and garbage bodies with
+    exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once.
+    """
+
+    name = "openai"
+
+    def __init__(self, spec: TeacherSpec, metrics: Metrics | None = None):
+        self.spec = spec
+        self.model = spec.model
+        self.metrics = metrics or Metrics()
+        self.limiter = RequestLimiter(spec.rpm, spec.tpm, spec.max_in_flight, spec.min_in_flight)
+        self.native_n = spec.native_n
+        self.url = spec.base_url.rstrip("/") + (
+            "/chat/completions" if spec.api == "chat" else "/completions"
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._tokens_per_sample: float | None = None  # learned from usage
+
+    async def start(self) -> None:
+        headers = {"Content-Type": "application/json"}
+        if self.spec.api_key_env:
+            headers["Authorization"] = f"Bearer {os.environ[self.spec.api_key_env]}"
+        connector = aiohttp.TCPConnector(limit=self.spec.max_in_flight, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(
+            total=self.spec.request_timeout_s, sock_connect=self.spec.connect_timeout_s
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=headers, raise_for_status=False
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        started = time.monotonic()
+        if request.n > 1 and self.native_n:
+            try:
+                completions, attempts = await self._call(request, request.seeds[0], request.n)
+                return Generation(completions, attempts, time.monotonic() - started)
+            except _RejectedN:
+                self.native_n = False
+        results = await asyncio.gather(
+            *(self._call(request, seed, 1) for seed in request.seeds), return_exceptions=True
+        )
+        completions, attempts = [], 0
+        for index, result in enumerate(results):
+            if isinstance(result, BaseException):
+                raise result
+            (completion,), tries = result
+            completion.index = index
+            completions.append(completion)
+            attempts = max(attempts, tries)
+        return Generation(completions, attempts, time.monotonic() - started)
+
+    def _body(self, request: GenerationRequest, seed: int, n: int) -> bytes:
+        body: dict[str, object] = {
+            "model": self.model,
+            "n": n,
+            "seed": seed,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+        }
+        if request.stop:
+            body["stop"] = request.stop
+        if self.spec.api == "chat":
+            body["messages"] = request.messages
+        else:
+            body["prompt"] = "\n\n".join(m.content for m in request.messages if m.content)
+        body.update(self.spec.extra_body)
+        return _encode(body)
+
+    def _estimate_tokens(self, body: bytes, request: GenerationRequest, n: int) -> int:
+        """Prompt tokens ~ bytes/4; output from max_tokens until usage teaches us better."""
+        per_sample = request.max_tokens
+        if self._tokens_per_sample is not None:
+            per_sample = min(per_sample, int(self._tokens_per_sample * 1.2) + 16)
+        return len(body) // 4 + n * per_sample
+
+    def _learn(self, usage: _Usage, n: int) -> None:
+        observed = usage.completion_tokens / max(n, 1)
+        previous = self._tokens_per_sample
+        self._tokens_per_sample = observed if previous is None else 0.9 * previous + 0.1 * observed
+
+    async def _call(
+        self, request: GenerationRequest, seed: int, n: int
+    ) -> tuple[list[Completion], int]:
+        """One logical request with retries; returns completions and the attempt count."""
+        body = self._body(request, seed, n)
+        estimate = self._estimate_tokens(body, request, n)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(body, estimate, n), attempt
+            except _Retry as retry:
+                if attempt >= self.spec.max_attempts:
+                    raise BackendError(retry.failure, attempt) from None
+                self.metrics.retries += 1
+                backoff = min(
+                    self.spec.backoff_max_s, self.spec.backoff_base_s * 2 ** (attempt - 1)
+                )
+                await asyncio.sleep(max(retry.wait or 0.0, random.uniform(0, backoff)))
+            except BackendError as error:
+                error.attempts = attempt
+                raise
+
+    async def _attempt(self, body: bytes, estimate: int, n: int) -> list[Completion]:
+        assert self._session is not None, "backend not started"
+        metrics = self.metrics
+        await self.limiter.acquire(estimate)
+        metrics.in_flight += 1
+        metrics.requests += 1
+        used: int | None = None
+        overloaded = False
+        try:
+            async with self._session.post(self.url, data=body) as response:
+                self.limiter.observe_headers(response.headers)
+                payload = await response.read()
+                status = response.status
+            if status != 200:
+                overloaded = status in (429, 503)
+                raise self._failure(status, payload, response.headers, n)
+            completions = self._completions(payload, n)
+            used = completions[0].prompt_tokens + sum(c.completion_tokens for c in completions)
+            return completions
+        except _Retry as retry:
+            overloaded = overloaded or retry.overloaded
+            raise
+        except asyncio.TimeoutError:
+            raise _Retry(Failure("timeout", "request timed out")) from None
+        except aiohttp.ClientError as error:
+            raise _Retry(Failure("connection", f"{type(error).__name__}: {error}")) from None
+        finally:
+            metrics.in_flight -= 1
+            self.limiter.release(estimated_tokens=estimate, used_tokens=used, overloaded=overloaded)
+
+    def _completions(self, payload: bytes, n: int) -> list[Completion]:
+        try:
+            response = _decode_response(payload)
+        except msgspec.DecodeError as error:
+            raise _Retry(Failure("bad_response", f"undecodable body: {error}")) from None
+        if len(response.choices) != n:
+            detail = f"expected {n} choices, got {len(response.choices)}"
+            raise _Retry(Failure("bad_response", detail))
+        usage = response.usage or _Usage()
+        self._learn(usage, n)
+        self.metrics.prompt_tokens += usage.prompt_tokens
+        self.metrics.completion_tokens += usage.completion_tokens
+        per_prompt, per_completion = usage.prompt_tokens, usage.completion_tokens // n
+        return [
+            Completion(
+                index=choice.index if 0 <= choice.index < n else i,
+                text=_text(choice),
+                finish_reason=choice.finish_reason,
+                prompt_tokens=per_prompt,
+                completion_tokens=per_completion,
+            )
+            for i, choice in enumerate(sorted(response.choices, key=lambda c: c.index))
+        ]
+
+    def _failure(self, status: int, payload: bytes, headers, n: int) -> Exception:
+        detail = payload[:300].decode("utf-8", "replace")
+        if status == 429:
+            self.metrics.rate_limited += 1
+            wait = retry_after(headers)
+            if wait is not None:
+                self.limiter.pause(wait)
+            return _Retry(Failure("rate_limited", detail, status), wait, overloaded=True)
+        if status >= 500:
+            self.metrics.server_errors += 1
+            return _Retry(Failure("server_error", detail, status), retry_after(headers))
+        if status == 400 and n > 1 and self.native_n:
+            return _RejectedN()
+        return BackendError(Failure("client_error", detail, status))

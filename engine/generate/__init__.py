@@ -1,0 +1,1 @@
+"""Answer sampling: prompts, per-sample seeds, teacher calls, truncation policy."""

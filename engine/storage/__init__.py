@@ -1,0 +1,1 @@
+"""Output storage: zstd JSONL shards of independent frames, manifest, resume scan."""

@@ -1,0 +1,271 @@
+"""Shards: ``NAME-{worker}-{seq}.jsonl.zst``, a series of independent zstd frames of JSON lines.
+
+Written into ``.part`` and renamed into place on close, after an index frame (the keys and
+outcome counts of every record, in a skippable frame) and a fixed-size footer pointing at it.
+``zstd -dc`` and ``datasets.load_dataset("json", ...)`` ignore both skippable frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import zstandard
+
+from engine.config import OutputSpec
+from engine.storage import frames
+
+SUFFIX = ".jsonl.zst"
+PART = ".part"
+_NAME = re.compile(r"^(?P<name>.+)-(?P<worker>\d+)-(?P<seq>\d+)\.jsonl\.zst(?P<part>\.part)?$")
+
+Key = tuple[str, int, str]  # (question_id, sample_index, recipe_hash)
+
+
+class ShardIndex(msgspec.Struct, array_like=True):
+    """What resume and ``status`` need from a shard, without reading its records."""
+
+    records: int
+    keys: list[Key]
+    outcomes: dict[str, int]
+
+
+class _Status(msgspec.Struct):
+    status: str = ""
+
+
+class _Kind(msgspec.Struct):
+    kind: str = ""
+
+
+class _RecordHead(msgspec.Struct):
+    """The fields of a record that identify it and say how it ended."""
+
+    question_id: str | None = None
+    sample_index: int | None = None
+    recipe_hash: str = ""
+    verdict: _Status | None = None
+    failure: _Kind | None = None
+
+
+_decode_head = msgspec.json.Decoder(_RecordHead).decode
+_encode_index = msgspec.msgpack.Encoder().encode
+_decode_index = msgspec.msgpack.Decoder(ShardIndex).decode
+
+
+def outcome_of(verdict_status: str | None, failure_kind: str | None) -> str:
+    """One label per record: its verdict, ``failed:<kind>``, or ``unverified``."""
+    if failure_kind:
+        return f"failed:{failure_kind}"
+    return verdict_status or "unverified"
+
+
+def shard_name(name: str, worker: int, seq: int) -> str:
+    return f"{name}-{worker}-{seq:05d}{SUFFIX}"
+
+
+def parse_name(filename: str) -> tuple[str, int, int, bool] | None:
+    """(name, worker, seq, is_part) for a shard file name, else None."""
+    match = _NAME.match(filename)
+    if not match:
+        return None
+    return match["name"], int(match["worker"]), int(match["seq"]), bool(match["part"])
+
+
+class ShardWriter:
+    """Appends JSON lines to rotating shards; one zstd frame per flush. Not thread-safe:
+    one writer task owns it. Compression and file I/O run in a worker thread."""
+
+    def __init__(self, directory: Path, name: str, worker: int, spec: OutputSpec, seq: int):
+        self.directory = directory
+        self.name = name
+        self.worker = worker
+        self.spec = spec
+        self.seq = seq
+        self.closed_shards: list[tuple[Path, ShardIndex]] = []
+        self._compressor = zstandard.ZstdCompressor(
+            level=spec.zstd_level, write_checksum=True, write_content_size=True
+        )
+        self._file = None
+        self._path: Path | None = None
+        self._lines: list[bytes] = []
+        self._buffer_keys: list[Key] = []
+        self._buffer_outcomes: list[str] = []
+        self._keys: list[Key] = []
+        self._outcomes: Counter[str] = Counter()
+        self._records = 0
+        self._bytes = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._lines)
+
+    async def write(self, line: bytes, key: Key | None, outcome: str) -> None:
+        """Buffer one JSON line (ending in newline); flush a frame when the buffer is full."""
+        self._lines.append(line)
+        if key is not None:
+            self._buffer_keys.append(key)
+        self._buffer_outcomes.append(outcome)
+        if len(self._lines) >= self.spec.flush_records:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the buffer as one frame; rotate when the shard is full."""
+        await self._drain()
+        if self._records >= self.spec.shard_records or self._bytes >= self.spec.shard_bytes:
+            await self.close()
+
+    async def close(self) -> None:
+        """Flush, then seal the open shard (index, footer, fsync, rename)."""
+        await self._drain()
+        if self._file is not None:
+            index = ShardIndex(self._records, self._keys, dict(self._outcomes))
+            path = await asyncio.to_thread(self._seal, index)
+            self.closed_shards.append((path, index))
+            self._keys, self._outcomes, self._records, self._bytes = [], Counter(), 0, 0
+
+    async def _drain(self) -> None:
+        if not self._lines:
+            return
+        lines, keys, outcomes = self._lines, self._buffer_keys, self._buffer_outcomes
+        self._lines, self._buffer_keys, self._buffer_outcomes = [], [], []
+        await asyncio.to_thread(self._write_frame, lines)
+        self._keys.extend(keys)
+        self._outcomes.update(outcomes)
+        self._records += len(lines)
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._path = self.directory / (shard_name(self.name, self.worker, self.seq) + PART)
+        self.seq += 1
+        self._file = open(self._path, "xb")  # noqa: SIM115 - lives across calls
+
+    def _write_frame(self, lines: list[bytes]) -> None:
+        if self._file is None:
+            self._open()
+        frame = self._compressor.compress(b"".join(lines))
+        self._file.write(frame)
+        self._file.flush()
+        if self.spec.fsync == "flush":
+            os.fsync(self._file.fileno())
+        self._bytes += len(frame)
+
+    def _seal(self, index: ShardIndex) -> Path:
+        assert self._file is not None and self._path is not None
+        final = seal(self._file, self._path, index, fsync=self.spec.fsync != "never")
+        self._file, self._path = None, None
+        return final
+
+
+def seal(file, part_path: Path, index: ShardIndex, fsync: bool = True) -> Path:
+    """Append index and footer to an open ``.part`` file, close it and rename it into place."""
+    offset = file.tell()
+    file.write(frames.skippable(frames.SKIPPABLE_INDEX, _encode_index(index)))
+    file.write(frames.footer(offset))
+    file.flush()
+    if fsync:
+        os.fsync(file.fileno())
+    file.close()
+    final = part_path.with_name(part_path.name.removesuffix(PART))
+    os.replace(part_path, final)
+    if fsync:
+        fsync_dir(final.parent)
+    return final
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_index(path: Path) -> ShardIndex | None:
+    """A closed shard's index from its footer (two small reads), or None if it has none."""
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size < frames.FOOTER_SIZE:
+            return None
+        f.seek(size - frames.FOOTER_SIZE)
+        offset = frames.read_footer(f.read(frames.FOOTER_SIZE))
+        if offset is None or offset + 8 > size - frames.FOOTER_SIZE:
+            return None
+        f.seek(offset)
+        data = f.read(size - frames.FOOTER_SIZE - offset)
+    try:
+        return _decode_index(data[8:])
+    except msgspec.DecodeError:
+        return None
+
+
+def valid_frames(data: bytes) -> tuple[list[bytes], int]:
+    """Decompressed payloads of the complete, checksum-valid data frames, and the valid length."""
+    found, end = frames.walk(data)
+    payloads: list[bytes] = []
+    decompressor = zstandard.ZstdDecompressor()
+    for frame in found:
+        if frame.skippable:
+            continue
+        try:
+            payloads.append(decompressor.decompress(data[frame.start : frame.end]))
+        except zstandard.ZstdError:
+            return payloads, frame.start
+    return payloads, end
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """Every record line of a shard, closed or ``.part`` (a torn tail is ignored)."""
+    payloads, _ = valid_frames(path.read_bytes())
+    for payload in payloads:
+        yield from payload.splitlines()
+
+
+def index_from_lines(lines: Iterator[bytes]) -> ShardIndex:
+    """Rebuild an index by decoding every record (for ``.part`` files and footer-less shards)."""
+    keys: list[Key] = []
+    outcomes: Counter[str] = Counter()
+    records = 0
+    for line in lines:
+        head = _decode_head(line)
+        records += 1
+        if head.question_id is not None and head.sample_index is not None:
+            keys.append((head.question_id, head.sample_index, head.recipe_hash))
+        outcomes[
+            outcome_of(
+                head.verdict.status if head.verdict else None,
+                head.failure.kind if head.failure else None,
+            )
+        ] += 1
+    return ShardIndex(records, keys, dict(outcomes))
+
+
+def recover_part(path: Path) -> tuple[Path, ShardIndex] | None:
+    """Cut a ``.part`` back to its last complete frame and seal it; drop it when empty."""
+    data = path.read_bytes()
+    payloads, valid = valid_frames(data)
+    if not payloads:
+        path.unlink()
+        return None
+    index = index_from_lines(line for p in payloads for line in p.splitlines())
+    with open(path, "r+b") as file:
+        file.truncate(valid)
+        file.seek(valid)
+        return seal(file, path, index), index
+
+
+def list_shards(directory: Path, name: str | None = None) -> list[Path]:
+    """Shard files (closed and ``.part``) in a directory, in (name, worker, seq) order."""
+    if not directory.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(directory):
+        parsed = parse_name(entry.name)
+        if parsed and (name is None or parsed[0] == name):
+            found.append((parsed[:3], Path(entry.path)))
+    return [path for _, path in sorted(found)]

@@ -1,0 +1,93 @@
+"""Verify stage: label every sample with a Verdict from the verifier of its domain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from typing import Any
+
+from engine.config import VerifySpec
+from engine.generate.stages import Item
+from engine.metrics import Metrics
+from engine.pipeline import Emit
+from engine.records import Question, Sample
+from verifiers.verdict import Verdict
+
+log = logging.getLogger(__name__)
+
+
+class VerifyStage:
+    """Item -> Item with ``sample.verdict`` set (None when the question has nothing to check).
+
+    Pools (math worker processes, code sandboxes) open on first use and close with the stage.
+    A verifier that raises yields ``infra_error``, never ``wrong_answer``.
+    """
+
+    name = "verify"
+
+    def __init__(self, spec: VerifySpec, metrics: Metrics):
+        self.spec = spec
+        self.metrics = metrics
+        self.concurrency = spec.concurrency
+        self._stack = AsyncExitStack()
+        self._pools: dict[str, Any] = {}
+        self._opening: dict[str, asyncio.Lock] = {"math": asyncio.Lock(), "code": asyncio.Lock()}
+
+    async def __aenter__(self) -> VerifyStage:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stack.aclose()
+
+    async def process(self, item: Item, emit: Emit) -> None:
+        sample = item.sample
+        if sample.completion is not None:
+            try:
+                sample.verdict = await self.verify(item.question, sample)
+            except Exception as error:  # a verifier bug or broken pool is infrastructure
+                log.exception("verifier failed on %s/%d", sample.question_id, sample.sample_index)
+                sample.verdict = Verdict("infra_error", detail=f"{type(error).__name__}: {error}")
+            if sample.verdict is not None:
+                self.metrics.verdicts[sample.verdict.status] += 1
+        await emit(item)
+
+    async def verify(self, question: Question, sample: Sample) -> Verdict | None:
+        completion = sample.completion or ""
+        if sample.mcq_key is not None:
+            from verifiers.mcq import verify as verify_choice
+
+            return verify_choice(completion, sample.mcq_key)
+        if question.domain == "code":
+            if question.tests is None or not self.spec.code.enabled:
+                return None
+            return await (await self._code()).verify(completion, question.tests)
+        if question.answer is None or (question.domain == "math" and not self.spec.math.enabled):
+            return None
+        return await (await self._math()).verify(completion, question.answer)
+
+    async def _math(self) -> Any:
+        if (pool := self._pools.get("math")) is not None:
+            return pool
+        async with self._opening["math"]:
+            if "math" not in self._pools:
+                from verifiers.math import MathVerifierPool
+
+                pool = MathVerifierPool(self.spec.math.workers, self.spec.math.timeout_s)
+                self._pools["math"] = await self._stack.enter_async_context(pool)
+        return self._pools["math"]
+
+    async def _code(self) -> Any:
+        if (verifier := self._pools.get("code")) is not None:
+            return verifier
+        async with self._opening["code"]:
+            if "code" not in self._pools:
+                from sandbox import open_pool
+                from verifiers.code import CodeVerifier
+
+                spec = self.spec.code
+                pool = await self._stack.enter_async_context(
+                    open_pool(spec.sandbox, size=spec.pool_size)
+                )
+                self._pools["code"] = CodeVerifier(pool)
+        return self._pools["code"]

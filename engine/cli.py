@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -132,7 +133,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
 
 
 def cmd_mock_teacher(args: argparse.Namespace) -> int:
-    from engine.mock_teacher import MockOptions, bound_port, serve
+    from engine.mock_teacher import MockOptions, MockTeacher, bound_port, serve
 
     options = MockOptions(
         latency_ms=args.latency_ms,
@@ -148,11 +149,12 @@ def cmd_mock_teacher(args: argparse.Namespace) -> int:
         reject_n=args.reject_n,
         correct_rate=args.correct_rate,
         answer_key=args.answer_key,
+        api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
         seed=args.seed,
     )
 
     async def main() -> int:
-        runner = await serve(options, args.host, args.port)
+        runner = await serve(MockTeacher(options), args.host, args.port)
         print(f"mock teacher on http://{args.host}:{bound_port(runner)}/v1", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -220,6 +222,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-key", help="JSON/JSONL with problem and answer fields")
     p.add_argument("--correct-rate", type=float, default=0.7)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--api-key-env", help="require the key held in this environment variable")
     p.set_defaults(handler=cmd_mock_teacher)
     return root
 

@@ -38,12 +38,16 @@ class MockOptions(msgspec.Struct, kw_only=True):
     reject_n: bool = False
     correct_rate: float = 0.7
     answer_key: str | None = None  # JSONL/JSON file with problem + answer fields
+    api_key: str | None = None  # when set, requests must carry "Authorization: Bearer <key>"
     seed: int = 0
 
 
 class _Bucket:
+    """Server-side limit: bursts of at most one second's worth."""
+
     def __init__(self, per_minute: int):
-        self.rate, self.capacity, self.level = per_minute / 60, float(per_minute), float(per_minute)
+        self.rate = per_minute / 60
+        self.capacity = self.level = max(1.0, self.rate)
         self.stamp = time.monotonic()
 
     def take(self, amount: float) -> float:
@@ -131,6 +135,9 @@ class MockTeacher:
     async def complete(self, request: web.Request) -> web.StreamResponse:
         options, stats, rng = self.options, self.stats, self.rng
         stats["requests"] += 1
+        if options.api_key and request.headers.get("Authorization") != f"Bearer {options.api_key}":
+            stats["unauthorized"] += 1
+            return web.json_response({"error": {"message": "invalid API key"}}, status=401)
         try:
             body = msgspec.json.decode(await request.read())
         except msgspec.DecodeError:
@@ -146,7 +153,8 @@ class MockTeacher:
         if wait := self._rate_limited(len(prompt) // 4 + n * min(max_tokens, 200)):
             stats["rate_limited"] += 1
             headers = {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(int(wait * 1000))}
-            return web.json_response({"error": {"message": "rate limited"}}, 429, headers=headers)
+            body = {"error": {"message": "rate limited"}}
+            return web.json_response(body, status=429, headers=headers)
         if options.disconnect_rate and rng.random() < options.disconnect_rate:
             stats["disconnects"] += 1
             assert request.transport is not None
@@ -232,9 +240,9 @@ class MockTeacher:
         return None
 
 
-async def serve(options: MockOptions, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
+async def serve(teacher: MockTeacher, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:
     """Start the mock on (host, port); port 0 picks a free one (see ``bound_port``)."""
-    runner = web.AppRunner(MockTeacher(options).app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(teacher.app(), access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=4096).start()
     return runner

@@ -1,0 +1,183 @@
+"""End-to-end engine throughput against the mock teacher on loopback, next to a bare client floor.
+
+For each latency (0 ms, 100 ms): the floor is a minimal aiohttp+uvloop client that posts the same
+request body with the same number in flight and discards the answers; the engine runs a full job
+(read JSONL -> prompt -> generate -> math verify -> zstd shards). Both talk to the same mock
+teacher subprocess, in the same run. Then peak RSS of whole jobs streaming 100k and 1M questions.
+
+    python bench/engine_throughput.py [--questions 20000] [--rss-sizes 100000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import uvloop
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.config import parse_recipe  # noqa: E402
+from engine.job import Job  # noqa: E402
+
+IN_FLIGHT = 256
+
+
+def write_questions(path: Path, count: int) -> None:
+    with path.open("w") as f:
+        for i in range(count):
+            f.write(json.dumps({"problem": f"Compute {i} + {i + 1}.", "answer": str(2 * i + 1)}))
+            f.write("\n")
+
+
+def start_mock(latency_ms: float, answer_key: Path | None) -> tuple[subprocess.Popen, str]:
+    args = [sys.executable, "-m", "engine", "mock-teacher", "--port", "0"]
+    args += ["--latency-ms", str(latency_ms), "--completion-tokens", "60"]
+    if answer_key:
+        args += ["--answer-key", str(answer_key)]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    return process, line[line.index("http://") :].strip()
+
+
+async def bare_floor(url: str, requests: int) -> float:
+    """Requests/s of a client that only posts and discards."""
+    body = json.dumps(
+        {
+            "model": "mock",
+            "messages": [{"role": "user", "content": "Compute 1 + 2."}],
+            "max_tokens": 512,
+            "n": 1,
+            "seed": 1,
+        }
+    ).encode()
+    remaining = requests
+    connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                async with session.post(url + "/chat/completions", data=body) as response:
+                    await response.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+        return requests / (time.perf_counter() - started)
+
+
+def recipe_text(url: str, questions: Path, out: Path, n: int) -> str:
+    return f"""
+[job]
+name = "bench"
+[[sources]]
+name = "bench"
+domain = "math"
+path = "{questions}"
+[teacher]
+model = "mock"
+base_url = "{url}"
+max_in_flight = {IN_FLIGHT}
+[sampling]
+n = {n}
+max_tokens = 512
+[output]
+dir = "{out}"
+"""
+
+
+async def engine_run(url: str, questions: Path, n: int) -> tuple[float, float, int]:
+    """Questions/s, samples/s and samples written by a full job."""
+    with tempfile.TemporaryDirectory() as out:
+        recipe = parse_recipe(recipe_text(url, questions, Path(out), n))
+        job = Job(recipe)
+        started = time.perf_counter()
+        await job.run()
+        elapsed = time.perf_counter() - started
+        m = job.metrics
+        return m.questions_done / elapsed, m.samples_written / elapsed, m.samples_written
+
+
+def peak_rss_mb(size: int, workdir: Path) -> float:
+    """Peak RSS of a child process running a whole job over ``size`` questions (n=1, 0 ms)."""
+    questions = workdir / f"rss_{size}.jsonl"
+    write_questions(questions, size)
+    mock, url = start_mock(0, None)
+    try:
+        code = (
+            "import asyncio, resource, sys, uvloop\n"
+            "from engine.config import parse_recipe\nfrom engine.job import Job\n"
+            f"recipe = parse_recipe({recipe_text(url, questions, workdir / f'out_{size}', 1)!r})\n"
+            "uvloop.run(Job(recipe).run())\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        return int(result.stdout.split()[-1]) / 1024
+    finally:
+        mock.terminate()
+        mock.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--questions", type=int, default=20000)
+    parser.add_argument("--rss-sizes", default="100000,1000000")
+    args = parser.parse_args()
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for latency in (0.0, 100.0):
+            count = args.questions if latency == 0 else max(IN_FLIGHT * 20, args.questions // 4)
+            questions = workdir / f"q_{count}.jsonl"
+            write_questions(questions, count)
+            mock, url = start_mock(latency, questions)
+            try:
+                floor = uvloop.run(bare_floor(url, count))
+                qps, sps, _ = uvloop.run(engine_run(url, questions, 1))
+                qps16, sps16, _ = uvloop.run(engine_run(url, questions, 16))
+            finally:
+                mock.terminate()
+                mock.wait()
+            ideal = IN_FLIGHT / (latency / 1000) if latency else None
+            key = f"{int(latency)}ms"
+            results[key] = {
+                "floor_rps": round(floor, 1),
+                "engine_qps_n1": round(qps, 1),
+                "engine_sps_n1": round(sps, 1),
+                "engine_qps_n16": round(qps16, 1),
+                "engine_sps_n16": round(sps16, 1),
+                "ratio_to_floor": round(sps / floor, 3),
+                "ratio_to_ideal": round(sps / ideal, 3) if ideal else None,
+            }
+            rows.append((key, floor, qps, sps, qps16, sps16, ideal))
+        rss = {}
+        for size in (int(s) for s in args.rss_sizes.split(",") if s):
+            rss[str(size)] = round(peak_rss_mb(size, workdir), 1)
+    print(f"{'latency':>8} {'floor rps':>10} {'q/s n=1':>9} {'samples/s':>10} "
+          f"{'q/s n=16':>9} {'samples/s':>10} {'ideal':>7} {'vs floor':>8}")  # fmt: skip
+    for key, floor, qps, sps, qps16, sps16, ideal in rows:
+        print(f"{key:>8} {floor:>10.0f} {qps:>9.0f} {sps:>10.0f} {qps16:>9.0f} {sps16:>10.0f} "
+              f"{ideal or 0:>7.0f} {sps / floor:>8.2f}")  # fmt: skip
+    for size, mb in rss.items():
+        print(f"peak RSS streaming {size} questions: {mb:.0f} MB")
+    results["peak_rss_mb"] = rss
+    results["bench_rss_self_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    results["cpus"] = os.cpu_count()
+    print(json.dumps({"bench": "engine_throughput", **results}))
+
+
+if __name__ == "__main__":
+    main()

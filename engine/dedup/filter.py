@@ -1,0 +1,97 @@
+"""Dedup: drop questions whose problem repeats (exactly, or nearly) one already kept."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import msgspec
+
+from engine.dedup.exact import ExactIndex, exact_key
+from engine.dedup.near import NearIndex
+from engine.records import Question
+
+
+class DedupSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``exact``: normalized-text hash. ``near``: MinHash LSH over word ``shingle``-grams with
+    ``num_perm`` permutations; a pair is a duplicate at estimated Jaccard >= ``threshold``."""
+
+    exact: bool = True
+    near: bool = False
+    threshold: float = 0.8
+    num_perm: int = 128
+    shingle: int = 3
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"dedup threshold must be in (0, 1], got {self.threshold}")
+        if self.num_perm < 2 or self.shingle < 1:
+            raise ValueError("dedup num_perm must be >= 2 and shingle >= 1")
+
+
+class Duplicate(msgspec.Struct, kw_only=True, tag="duplicate"):
+    """Why a question was dropped: the kept question it repeats, and how closely."""
+
+    question_id: str
+    kept_id: str
+    method: Literal["exact", "near"]
+    similarity: float  # 1.0 for exact, else the estimated Jaccard similarity
+
+
+class Dedup:
+    """``batch(questions)`` returns, per question in order, a Duplicate to drop it or None to keep.
+
+    Questions are compared with every question kept before them, earlier ones of the same batch
+    included; ``__call__`` is a batch of one. Batches of a few hundred amortize the numpy work of
+    near dedup. State lives in memory: to resume, pass the questions this filter kept before
+    (e.g. read back from its output shards) to ``remember``, which rebuilds the same state.
+    """
+
+    def __init__(self, spec: DedupSpec) -> None:
+        self.spec = spec
+        self.exact = ExactIndex() if spec.exact else None
+        self.near = (
+            NearIndex(spec.threshold, spec.num_perm, spec.shingle, spec.seed) if spec.near else None
+        )
+
+    def __call__(self, question: Question) -> Duplicate | None:
+        return self.batch([question])[0]
+
+    def batch(self, questions: Sequence[Question]) -> list[Duplicate | None]:
+        return self._run(questions, check=True)
+
+    def remember(self, kept: Iterable[Question], batch_size: int = 1024) -> None:
+        """Add questions known to be kept, without testing them (resume)."""
+        chunk: list[Question] = []
+        for question in kept:
+            chunk.append(question)
+            if len(chunk) == batch_size:
+                self._run(chunk, check=False)
+                chunk.clear()
+        self._run(chunk, check=False)
+
+    def _run(self, questions: Sequence[Question], check: bool) -> list[Duplicate | None]:
+        near = self.near
+        texts = [q.problem for q in questions]
+        prepared = near.prepare(texts) if near is not None else [None] * len(questions)
+        verdicts: list[Duplicate | None] = []
+        for question, features in zip(questions, prepared, strict=True):
+            key = exact_key(question.problem) if self.exact is not None else 0
+            duplicate = self._find(question.id, key, features) if check else None
+            if duplicate is None:
+                if self.exact is not None:
+                    self.exact.add(key, question.id)
+                if near is not None and features is not None:
+                    near.add(features, question.id)
+            verdicts.append(duplicate)
+        return verdicts
+
+    def _find(self, question_id: str, key: int, features) -> Duplicate | None:
+        if self.exact is not None and (twin := self.exact.get(key)) is not None:
+            return Duplicate(question_id=question_id, kept_id=twin, method="exact", similarity=1.0)
+        if self.near is not None and features is not None and (hit := self.near.match(features)):
+            return Duplicate(
+                question_id=question_id, kept_id=hit[0], method="near", similarity=hit[1]
+            )
+        return None

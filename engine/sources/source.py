@@ -1,0 +1,100 @@
+"""A configured source as a stream of Questions: pick the readers, map rows, name bad rows."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.records import Question
+from engine.sources.compression import data_suffix
+from engine.sources.fields import FieldError, RowMapper
+from engine.sources.hf import HfRows, hf_available
+from engine.sources.json_array import JsonArrayRows
+from engine.sources.jsonl import JsonlRows
+from engine.sources.parquet import ParquetRows
+from engine.sources.spec import SourceError, SourceSpec
+
+log = logging.getLogger(__name__)
+
+READERS = {"jsonl": JsonlRows, "json": JsonArrayRows, "parquet": ParquetRows}
+SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet"}
+
+
+class RowReader(Protocol):
+    origin: str  # the file or dataset, for messages
+    unit: str  # what ``where`` counts: "line" or "row"
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]: ...
+
+
+def _format_of(path: Path, declared: str) -> str:
+    if declared != "auto":
+        return declared
+    try:
+        return SUFFIX_FORMATS[data_suffix(path)]
+    except KeyError:
+        known = ", ".join(SUFFIX_FORMATS)
+        raise SourceError(f"{path}: unknown format (known: {known}, optionally .zst)") from None
+
+
+def local_files(spec: SourceSpec) -> list[Path]:
+    """The files a local path names: the file, a folder's data files, or a glob's matches."""
+    assert spec.path is not None
+    path = Path(spec.path).expanduser()
+    if path.is_dir():
+        files = [f for f in path.rglob("*") if f.is_file() and data_suffix(f) in SUFFIX_FORMATS]
+    elif glob.has_magic(spec.path):
+        files = [Path(f) for f in glob.glob(str(path), recursive=True) if Path(f).is_file()]
+    else:
+        files = [path] if path.is_file() else []
+    return sorted(files)
+
+
+class Source:
+    """Iterating yields the source's Questions in file order, at most ``spec.limit`` of them."""
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+        self._map = RowMapper(spec)
+
+    def readers(self) -> Iterator[RowReader]:
+        spec = self.spec
+        if spec.hf:
+            if hf_available():
+                hub = HfRows(spec.hf, spec.hf_config, spec.split)
+                try:
+                    hub.load()
+                except SourceError as error:
+                    if not spec.path:
+                        raise
+                    log.warning("%s; reading the local copy %s instead", error, spec.path)
+                else:
+                    yield hub
+                    return
+            elif not spec.path:
+                raise SourceError(
+                    f"source {spec.name!r}: hf dataset {spec.hf!r} needs the `datasets` package"
+                    " (pip install datasets), or set path to a local copy"
+                )
+        files = local_files(spec)
+        if not files:
+            if not spec.optional:
+                raise SourceError(f"source {spec.name!r}: no data files at {spec.path}")
+            log.warning("optional source %r: no data files at %s; skipped", spec.name, spec.path)
+        for file in files:
+            yield READERS[_format_of(file, spec.format)](file)
+
+    def _questions(self) -> Iterator[Question]:
+        for reader in self.readers():
+            for where, row in reader:
+                try:
+                    yield self._map(row)
+                except FieldError as error:
+                    raise SourceError(f"{reader.origin}, {reader.unit} {where}: {error}") from None
+
+    def __iter__(self) -> Iterator[Question]:
+        return islice(self._questions(), self.spec.limit)

@@ -86,14 +86,17 @@ def match_answers(response: str, gold: str, judge: Judge) -> tuple[Result, str]:
     except ParseError as error:
         same = _same_text(response, gold)
         return same, "" if same else f"gold is not parseable math ({error}); texts differ"
-    if gold_tree[0] == "text":
-        same = text_key(response) == gold_tree[1]
-        return same, "" if same else "word answers differ"
     try:
         response_tree = parse_answer(response)
     except ParseError as error:
-        same = _same_text(response, gold)
-        return same, "" if same else f"answer is not parseable math ({error})"
+        if gold_tree[0] == "text":
+            response_tree = ("text", text_key(response))
+        else:
+            same = _same_text(response, gold)
+            return same, "" if same else f"answer is not parseable math ({error})"
+    if "text" in (gold_tree[0], response_tree[0]):
+        same = text_key(response) == text_key(gold)
+        return same, "" if same else "word answers differ"
     if response_tree == gold_tree:
         judge.note("exact")
         return True, ""

@@ -9,6 +9,8 @@ Anything else is reported as unknown rather than guessed.
 
 from __future__ import annotations
 
+import math
+import threading
 import zlib
 from collections.abc import Callable
 from enum import Enum
@@ -18,11 +20,11 @@ from mpmath.ctx_mp import MPContext
 
 from verifiers.math_parse import Node
 
-_CONTEXTS = []
-for _digits in (50, 80):
-    _context = MPContext()
-    _context.dps = _digits
-    _CONTEXTS.append(_context)
+_BASE_DIGITS = (50, 80)
+# Extra digits for trees whose literals span many orders of magnitude (pi + 10^-70).
+_EXTRA_DIGITS = (0, 100, 300, 1000, 3000)
+_contexts: dict[int, tuple[MPContext, MPContext]] = {}
+_contexts_lock = threading.Lock()
 
 _POINTS = 3
 _MAX_EXPONENT = 10**7
@@ -63,12 +65,16 @@ def compare_proportional(a: Node, b: Node) -> Outcome:
 def _compare_at_points(a: Node, b: Node, transform: Callable) -> Outcome:
     names = sorted(free_symbols(a) | free_symbols(b))
     integer_points = bool(names) and (_uses_integer_functions(a) or _uses_integer_functions(b))
+    try:
+        contexts = _contexts_for(max(magnitude_digits(a), magnitude_digits(b)))
+    except NotNumeric:
+        return Outcome.UNKNOWN
     outcomes = []
     for point in range(_POINTS if names else 1):
         env = {name: _sample(name, point, integer_points) for name in names}
         try:
             pairs = [
-                transform(evaluate(a, ctx, env), evaluate(b, ctx, env), ctx) for ctx in _CONTEXTS
+                transform(evaluate(a, ctx, env), evaluate(b, ctx, env), ctx) for ctx in contexts
             ]
         except (NotNumeric, ZeroDivisionError, ValueError, OverflowError, TypeError):
             continue
@@ -81,9 +87,49 @@ def _compare_at_points(a: Node, b: Node, transform: Callable) -> Outcome:
     return Outcome.UNKNOWN
 
 
+def _contexts_for(extra_digits: float) -> tuple[MPContext, MPContext]:
+    """A (lower, higher) precision pair with at least ``extra_digits`` beyond the base."""
+    extra = next((e for e in _EXTRA_DIGITS if extra_digits <= e), None)
+    if extra is None:
+        raise NotNumeric(f"needs {extra_digits:.0f} extra digits")
+    with _contexts_lock:
+        if extra not in _contexts:
+            pair = (MPContext(), MPContext())
+            for context, digits in zip(pair, _BASE_DIGITS, strict=True):
+                context.dps = digits + extra
+            _contexts[extra] = pair
+        return _contexts[extra]
+
+
+def magnitude_digits(node: Node) -> float:
+    """Decimal orders of magnitude a tree's numbers span: 10^-70 -> 70, 2004! -> 5700."""
+    tag = node[0]
+    if tag == "num":
+        return 0.302 * (node[1].numerator.bit_length() + node[1].denominator.bit_length())
+    if tag not in ("pow", "fn", "add", "mul", "neg", "div", "root", "percent"):
+        return 0.0
+    parts = node[2] if tag == "fn" else node[1] if tag in ("add", "mul") else node[1:]
+    widest = max((magnitude_digits(p) for p in parts if isinstance(p, tuple)), default=0.0)
+    if tag == "pow" or (tag == "fn" and node[1] == "factorial"):
+        widest = max(widest, _rough_log10(node))
+    return widest
+
+
+def _rough_log10(node: Node) -> float:
+    """|log10| of a constant subtree's value at low precision (0 when it has none)."""
+    if free_symbols(node):
+        return 0.0
+    ctx = _contexts_for(0)[0]
+    try:
+        value = abs(evaluate(node, ctx, {}))
+    except (NotNumeric, ZeroDivisionError, ValueError, OverflowError, TypeError):
+        return 0.0
+    return abs(float(ctx.log10(value))) if value and not ctx.isinf(value) else 0.0
+
+
 def _judge(pairs: list) -> Outcome:
     (a_low, b_low), (a_high, b_high) = pairs
-    ctx = _CONTEXTS[1]
+    ctx = _contexts_for(0)[1]
     if any(ctx.isnan(v) for v in (a_low, b_low, a_high, b_high)):
         return Outcome.UNKNOWN
     if ctx.isinf(a_high) or ctx.isinf(b_high):
@@ -92,11 +138,18 @@ def _judge(pairs: list) -> Outcome:
     if d_low == 0 and d_high == 0:
         return Outcome.EQUAL
     scale = max(abs(a_high), abs(b_high))
-    if abs(d_high) <= scale * ctx.mpf(10) ** -68 and abs(d_low) <= scale * ctx.mpf(10) ** -38:
+    noise_high = scale * ctx.mpf(10) ** (12 - _digits(a_high, b_high))
+    noise_low = scale * ctx.mpf(10) ** (12 - _digits(a_low, b_low))
+    if abs(d_high) <= noise_high and abs(d_low) <= noise_low:
         return Outcome.EQUAL
     if d_high != 0 and abs(d_low - d_high) <= abs(d_high) * ctx.mpf(10) ** -12:
         return Outcome.DIFFERENT
     return Outcome.UNKNOWN
+
+
+def _digits(*values) -> int:
+    """Decimal precision the values were computed with."""
+    return min(math.floor(v.context.prec * 0.30103) for v in values)
 
 
 def free_symbols(node: Node) -> set[str]:

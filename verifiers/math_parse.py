@@ -66,6 +66,7 @@ _RELATIONS = {
     r"\le": "<=", r"\ge": ">=", r"\lt": "<", r"\gt": ">", r"\ne": "!=",
     r"\approx": "=", r"\in": "in", r"\equiv": "=",
 }  # fmt: skip
+_ACCENTS = {"dot", "ddot", "hat", "bar", "vec", "tilde", "overline"}
 # Letters that name a function when a parenthesis follows: f(x), u(t), P(x).
 _APPLY_LETTERS = set("fghuFGHIPQN")
 _CLOSERS = {")", "]", "}", r"\}", r"\rfloor", r"\rceil", "&", r"\\", "end", "eof"}
@@ -212,7 +213,9 @@ class _Parser:
                 else:
                     factors = [("div", make_mul(factors), operand)]
             elif self.starts_operand():
-                factors.append(self.parse_power())
+                operand = self.parse_power()
+                mixed = _mixed_number(factors, operand)
+                factors = [mixed] if mixed is not None else [*factors, operand]
             else:
                 return make_mul(factors)
 
@@ -373,6 +376,11 @@ class _Parser:
             return INF
         if name in FUNCTIONS:
             return self.parse_function(FUNCTIONS[name])
+        if name in _ACCENTS:
+            inner = self.parse_braced()
+            if inner[0] != "sym":
+                raise ParseError(f"{command} must decorate a variable")
+            return self.parse_symbol(f"{name}({inner[1]})")
         if name in ("text", "mathbb", "end", "mbox") or not name.isalpha():
             raise ParseError(f"unsupported command {command}")
         return self.parse_symbol(name)
@@ -455,6 +463,21 @@ def _single(name: str, args: tuple[Node, ...]) -> Node:
     if len(args) != 1:
         raise ParseError(f"{name} takes one argument")
     return args[0]
+
+
+def _mixed_number(factors: list[Node], operand: Node) -> Node | None:
+    """``1\\frac{4}{5}`` is 9/5 (a mixed number), not 4/5."""
+    if len(factors) != 1 or operand[0] != "div":
+        return None
+    whole = factors[0][1] if factors[0][0] == "neg" else factors[0]
+    if not all(_is_integer(n) for n in (whole, operand[1], operand[2])):
+        return None
+    total = ("add", (whole, operand))
+    return ("neg", total) if factors[0][0] == "neg" else total
+
+
+def _is_integer(node: Node) -> bool:
+    return node[0] == "num" and node[1].denominator == 1
 
 
 def make_add(terms: list[Node]) -> Node:

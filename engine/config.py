@@ -58,6 +58,7 @@ class TeacherSpec(Spec):
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
     extra_body: dict[str, object] = {}
+    engine_args: dict[str, object] = {}  # backend "vllm": AsyncEngineArgs (dtype, max_model_len..)
 
 
 class SamplingSpec(Spec):

@@ -16,10 +16,15 @@ _END = object()
 
 
 class Stage(Protocol):
-    """One step of the pipeline. ``process`` may emit zero or more items downstream."""
+    """One step of the pipeline. ``process`` may emit zero or more items downstream.
+
+    ``drop_on_stop``: once the pipeline stops, items not yet started here are discarded (work
+    not begun); stages without it finish everything that reaches them (results not yet saved).
+    """
 
     name: str
     concurrency: int
+    drop_on_stop: bool
 
     async def process(self, item: Any, emit: Emit) -> None: ...
 
@@ -31,7 +36,7 @@ async def _discard(_item: Any) -> None:
 class Pipeline:
     """Runs ``source -> stages[0] -> ... -> stages[-1]``.
 
-    ``stop()`` stops reading the source; what is already inside settles and drains.
+    ``stop()`` stops reading the source and starting new work; what is under way settles.
     ``abort()`` cancels every worker at once (the caller then flushes its sinks).
     """
 
@@ -98,8 +103,8 @@ class Pipeline:
             for _ in range(self.stages[next_stage].concurrency):
                 await self.queues[next_stage].put(_END)
 
-    @staticmethod
-    async def _work(stage: Stage, inbox: asyncio.Queue[Any], emit: Emit) -> None:
-        get, process = inbox.get, stage.process
+    async def _work(self, stage: Stage, inbox: asyncio.Queue[Any], emit: Emit) -> None:
+        get, process, droppable = inbox.get, stage.process, stage.drop_on_stop
         while (item := await get()) is not _END:
-            await process(item, emit)
+            if not (droppable and self.stopping):
+                await process(item, emit)

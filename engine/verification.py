@@ -25,6 +25,7 @@ class VerifyStage:
     """
 
     name = "verify"
+    drop_on_stop = False
 
     def __init__(self, spec: VerifySpec, metrics: Metrics):
         self.spec = spec

@@ -36,7 +36,10 @@ def recipe_toml(url: str, questions: Path, out: Path, **sections: str) -> str:
         "output": f'dir = "{out}"\nshard_records = 50\nflush_records = 8',
     }
     parts.update(sections)
-    source = f'[[sources]]\nname = "s"\ndomain = "math"\npath = "{questions}"\nfields = {{ id = "id" }}\n'
+    source = (
+        f'[[sources]]\nname = "s"\ndomain = "math"\npath = "{questions}"\n'
+        'fields = { id = "id" }\n'
+    )
     return source + "\n".join(f"[{name}]\n{body}\n" for name, body in parts.items())
 
 
@@ -72,3 +75,24 @@ def make_recipe(tmp_path: Path) -> Callable[..., Recipe]:
         return parse_recipe(recipe_toml(url, questions, tmp_path / "out", **sections), "t.toml")
 
     return make
+
+
+@contextlib.contextmanager
+def mock_process(*args: str):
+    """The mock teacher as its own process (``python -m engine mock-teacher``); yields its URL."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", "mock-teacher", "--port", "0", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        assert "http://" in line, line
+        yield line[line.index("http://") :].strip()
+    finally:
+        process.terminate()
+        process.wait(10)

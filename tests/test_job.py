@@ -1,4 +1,4 @@
-"""Whole jobs against the mock teacher over loopback: every record exactly once, whatever the faults."""
+"""Whole jobs against the mock teacher over loopback: every record exactly once, faults or not."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-async def test_faults_end_with_every_record_exactly_once(tmp_path, mock_teacher, make_recipe, fault):
+async def test_faults_end_with_every_record_exactly_once(
+    tmp_path, mock_teacher, make_recipe, fault
+):
     questions = write_questions(tmp_path / "q.jsonl", 60)
     async with mock_teacher(answer_key=str(questions), seed=11, **FAULTS[fault]) as mock:
         recipe = make_recipe(mock.url, questions)
@@ -79,7 +81,9 @@ async def test_faults_end_with_every_record_exactly_once(tmp_path, mock_teacher,
 async def test_exhausted_retries_are_typed_failures(tmp_path, mock_teacher, make_recipe):
     questions = write_questions(tmp_path / "q.jsonl", 10)
     async with mock_teacher(error_rate=1.0) as mock:
-        teacher = f'model = "mock"\nbase_url = "{mock.url}"\nmax_attempts = 2\nbackoff_base_s = 0.01'
+        teacher = (
+            f'model = "mock"\nbase_url = "{mock.url}"\nmax_attempts = 2\nbackoff_base_s = 0.01'
+        )
         assert await Job(make_recipe(mock.url, questions, teacher=teacher)).run() == 0
     samples = read_samples(tmp_path / "out")
     assert_exactly_once(samples, 10, 4)

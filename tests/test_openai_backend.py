@@ -82,7 +82,11 @@ async def test_429_storm_honours_retry_after_and_recovers(mock_teacher):
 
 @pytest.mark.parametrize(
     ("fault", "kind"),
-    [("error_rate", "server_error"), ("garbage_rate", "bad_response"), ("disconnect_rate", "connection")],
+    [
+        ("error_rate", "server_error"),
+        ("garbage_rate", "bad_response"),
+        ("disconnect_rate", "connection"),
+    ],
 )
 async def test_persistent_faults_end_in_typed_failure(mock_teacher, fault, kind):
     async with mock_teacher(**{fault: 1.0}) as mock:

@@ -66,6 +66,7 @@ class PlanStage:
 
     name = "plan"
     concurrency = 1
+    drop_on_stop = True
 
     def __init__(
         self, recipe: Recipe, done: DoneSet, tracker: Tracker, max_n_per_request: int = 64
@@ -111,6 +112,7 @@ class GenerateStage:
     """Work -> one Item per sample: a completion, or a typed failure. Never drops a sample."""
 
     name = "generate"
+    drop_on_stop = True
 
     def __init__(self, recipe: Recipe, backend: Backend, recipe_hash: str, metrics: Metrics):
         self.recipe = recipe

@@ -100,6 +100,7 @@ class ShardWriter:
         self._outcomes: Counter[str] = Counter()
         self._records = 0
         self._bytes = 0
+        self._writing: asyncio.Future[None] | None = None
 
     @property
     def buffered(self) -> int:
@@ -130,14 +131,22 @@ class ShardWriter:
             self._keys, self._outcomes, self._records, self._bytes = [], Counter(), 0, 0
 
     async def _drain(self) -> None:
+        """Hand the buffer to a thread as one frame. The write is shielded: a cancelled caller
+        does not stop it, and the next drain or close waits for it, so the index always
+        matches the frames on disk."""
+        if self._writing is not None:
+            await self._writing
+            self._writing = None
         if not self._lines:
             return
-        lines, keys, outcomes = self._lines, self._buffer_keys, self._buffer_outcomes
-        self._lines, self._buffer_keys, self._buffer_outcomes = [], [], []
-        await asyncio.to_thread(self._write_frame, lines)
-        self._keys.extend(keys)
-        self._outcomes.update(outcomes)
+        lines = self._lines
+        self._keys.extend(self._buffer_keys)
+        self._outcomes.update(self._buffer_outcomes)
         self._records += len(lines)
+        self._lines, self._buffer_keys, self._buffer_outcomes = [], [], []
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_frame, lines))
+        await asyncio.shield(self._writing)
+        self._writing = None
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

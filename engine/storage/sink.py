@@ -19,6 +19,7 @@ class WriteStage:
 
     name = "write"
     concurrency = 1
+    drop_on_stop = False
 
     def __init__(self, writer: ShardWriter, tracker: Tracker, metrics: Metrics):
         self.writer = writer

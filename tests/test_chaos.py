@@ -1,0 +1,106 @@
+"""The engine process killed (SIGKILL) at random moments, and stopped by signals: nothing lost,
+nothing duplicated once the same command has been run again to completion."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from engine.storage import shards
+from tests.conftest import REPO, mock_process, recipe_toml, write_questions
+from tests.test_job import assert_exactly_once, read_samples
+
+pytestmark = pytest.mark.slow
+
+
+def start_engine(config: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", "--config", str(config), "--quiet"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_records(out: Path, minimum: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.stat().st_size > 0 for p in shards.list_shards(out)) and minimum <= sum(
+            1 for p in shards.list_shards(out) for _ in shards.iter_lines(p)
+        ):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {minimum} records in {out} after {timeout}s")
+
+
+def config(tmp_path: Path, url: str, count: int) -> Path:
+    questions = write_questions(tmp_path / "q.jsonl", count)
+    path = tmp_path / "chaos.toml"
+    output = f'dir = "{tmp_path / "out"}"\nshard_records = 40\nflush_records = 6\nfsync = "flush"'
+    teacher = f'model = "mock"\nbase_url = "{url}"\nmax_in_flight = 16\nbackoff_base_s = 0.02'
+    path.write_text(recipe_toml(url, questions, tmp_path / "out", output=output, teacher=teacher))
+    return path
+
+
+def test_sigkill_at_random_points_then_resume_is_exactly_once(tmp_path):
+    rng = random.Random(2026)
+    faults = ["--latency-ms", "15", "--latency-dist", "exponential", "--error-rate", "0.05"]
+    with mock_process(*faults, "--disconnect-rate", "0.03", "--truncate-rate", "0.05") as url:
+        path = config(tmp_path, url, 240)
+        for _ in range(5):
+            engine = start_engine(path)
+            time.sleep(rng.uniform(0.6, 2.0))
+            engine.kill()
+            engine.wait()
+            assert engine.returncode == -signal.SIGKILL
+        final = start_engine(path)
+        stdout, stderr = final.communicate(timeout=120)
+        assert final.returncode == 0, stderr.decode()
+    assert b"finished" in stdout
+    samples = read_samples(tmp_path / "out")
+    assert_exactly_once(samples, 240, 4)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.endswith(".part")]
+    manifest = msgspec.json.decode((tmp_path / "out" / "manifest.json").read_bytes())
+    assert manifest["state"] == "finished" and manifest["records"] == 960
+
+
+def test_sigint_drains_and_exits_zero_then_resumes(tmp_path):
+    with mock_process("--latency-ms", "30") as url:
+        path = config(tmp_path, url, 400)
+        engine = start_engine(path)
+        wait_for_records(tmp_path / "out", 20)
+        engine.send_signal(signal.SIGINT)
+        stdout, stderr = engine.communicate(timeout=60)
+        assert engine.returncode == 0, stderr.decode()
+        assert b"interrupted" in stdout
+        out = tmp_path / "out"
+        assert not [p for p in out.iterdir() if p.name.endswith(".part")]  # all shards sealed
+        partial = read_samples(out)
+        assert 0 < len(partial) < 1600
+        resumed = start_engine(path)
+        assert resumed.wait(120) == 0
+    assert_exactly_once(read_samples(tmp_path / "out"), 400, 4)
+
+
+def test_second_signal_exits_at_once_without_corrupting_output(tmp_path):
+    with mock_process("--latency-ms", "400") as url:
+        path = config(tmp_path, url, 400)
+        engine = start_engine(path)
+        wait_for_records(tmp_path / "out", 10)
+        engine.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        started = time.monotonic()
+        engine.send_signal(signal.SIGINT)
+        engine.wait(30)
+        assert engine.returncode == 130
+        assert time.monotonic() - started < 5
+        resumed = start_engine(path)
+        assert resumed.wait(180) == 0
+    assert_exactly_once(read_samples(tmp_path / "out"), 400, 4)

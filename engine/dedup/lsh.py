@@ -17,16 +17,23 @@ MAX_BUCKET = 64  # a bucket remembers at most this many texts (bounds the cost o
 _BAND_MIX = np.uint64(0x100000001B3)
 
 
-def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
-    """``(bands, rows)`` minimizing the false positive plus false negative probability mass
-    around ``threshold`` (the S-curve 1 - (1 - s**rows)**bands), as datasketch chooses them."""
+def optimal_bands(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[int, int]:
+    """``(bands, rows)`` minimizing the weighted false negative and false positive probability
+    mass around ``threshold`` (the S-curve 1 - (1 - s**rows)**bands), as datasketch does.
+
+    Candidates are verified, so a false positive costs only a comparison while a false negative
+    loses a duplicate: the default weighs misses 9:1 (at 0.8 and 128 permutations, 14 bands of
+    9 rows find a pair at similarity 0.85 with probability 0.975, against 0.69 for datasketch's
+    equal weights).
+    """
     similarity = np.linspace(0.0, 1.0, 1001)
     step, below = similarity[1], similarity <= threshold
     best, choice = float("inf"), (1, num_perm)
     for bands in range(1, num_perm + 1):
         for rows in range(1, num_perm // bands + 1):
             hit = 1 - (1 - similarity**rows) ** bands
-            error = step * (hit[below].sum() + (1 - hit[~below]).sum())
+            misses = (1 - hit[~below]).sum()
+            error = step * ((1 - fn_weight) * hit[below].sum() + fn_weight * misses)
             if error < best:
                 best, choice = error, (bands, rows)
     return choice

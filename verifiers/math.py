@@ -119,7 +119,7 @@ class MathVerifierPool:
     def __init__(self, workers: int | None = None, timeout: float = 5.0):
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers if workers is not None else os.cpu_count() or 1
         self.timeout = timeout
         self._pool = WorkerPool(self.workers)
         self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="math-verify")

@@ -129,7 +129,7 @@ def _answer_phrase(text: str) -> str | None:
         spans = _math_spans(rest)
         if spans:
             return ", ".join(spans) if _only_spans_and_joiners(rest) else spans[0]
-        rest = re.split(r"(?<!\d)\.(?!\d)|\.\s", rest, maxsplit=1)[0].strip()
+        rest = re.split(r"\.(?=\s|$)|(?<!\d)\.(?!\d)", rest, maxsplit=1)[0].strip()
         if rest and re.search(r"[\d\\(]|^[A-Za-z]\W*$|^[A-Za-z]{1,3}\b", rest):
             return rest
     return None

@@ -8,6 +8,7 @@ No signal.alarm is involved, so ``WorkerPool.run`` is safe from any thread.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import resource
@@ -170,13 +171,18 @@ def _serve() -> None:
         stdout.write(_HEADER.pack(len(payload)) + payload)
         stdout.flush()
 
+    @functools.lru_cache(maxsize=4096)
+    def judge(response: str, gold: str) -> Reply:
+        """Samples of one question often repeat an answer: judge each pair once."""
+        judge = SympyJudge()
+        result, detail = match_answers(response, gold, judge)
+        return Reply(result, judge.method, detail)
+
     send(_READY)
     while header := stdin.read(_HEADER.size):
         job = msgspec.msgpack.decode(stdin.read(_HEADER.unpack(header)[0]), type=Job)
-        judge = SympyJudge()
         try:
-            result, detail = match_answers(job.response, job.gold, judge)
-            reply = Reply(result, judge.method, detail)
+            reply = judge(job.response, job.gold)
         except MemoryError:
             reply = Reply(None, error="memory_limit")
         except Exception as error:  # reported to the caller as an infrastructure failure

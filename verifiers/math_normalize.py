@@ -68,6 +68,8 @@ _DROP_COMMANDS = re.compile(
 _SPACES = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad(?![a-zA-Z])|~|\\hspace\{[^}]*\}")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a-zA-Z])")
 _THOUSANDS_LATEX = re.compile(r"(\d)\s*(?:\{,\}|,\\!|,\\ )\s*(?=\d{3}(?!\d))")
+# ``f{\left(x\right)}`` (as sympy prints a call) is ``f(x)``.
+_BRACED_CALL = re.compile(r"(?<![\\A-Za-z])([A-Za-z])\{\s*\(([^{}()]*)\)\s*\}")
 _TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathsf|mathtt|rm)\s*\{")
 _CONNECTIVES = {"or": " or ", "and": " and ", ",": ","}
 # Multi-letter unit words only: a lone letter after a number (``6m``) is a variable.
@@ -96,6 +98,7 @@ def normalize(text: str) -> str:
         s = s.replace(old, new)
     s = _DROP_COMMANDS.sub(" ", s)
     s = _THOUSANDS_LATEX.sub(r"\1", s)
+    s = _BRACED_CALL.sub(r"\1(\2)", s)
     s = _SPACES.sub(" ", s)
     s = _DEGREES.sub(" ", s)
     s = re.sub(r"\s+", " ", s).strip()

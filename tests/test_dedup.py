@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.decont.text import words
-from engine.dedup import Dedup, DedupSpec, Duplicate
+from engine.dedup import Dedup, DedupSpec, Duplicate, buckets
 from engine.dedup.lsh import optimal_bands
 from engine.dedup.minhash import MinHasher
 from engine.records import Question
@@ -94,12 +94,7 @@ def test_batches_see_earlier_members_and_match_one_by_one():
 
 
 def test_resume_by_replaying_kept_questions_gives_the_same_decisions():
-    rng = random.Random(11)
-    texts = [random_text(rng, 80) for _ in range(300)]
-    texts += [edit(rng, rng.choice(texts), 1) for _ in range(100)]
-    texts += [rng.choice(texts).lower() for _ in range(50)]
-    rng.shuffle(texts)
-    stream = [ask(t, f"q{i}") for i, t in enumerate(texts)]
+    stream = planted_stream(seed=11)
     spec = DedupSpec(near=True)
     uninterrupted = Dedup(spec).batch(stream)
     first = Dedup(spec)
@@ -109,6 +104,44 @@ def test_resume_by_replaying_kept_questions_gives_the_same_decisions():
     after = resumed.batch(stream[200:])
     assert before + after == uninterrupted
     assert sum(v is not None for v in uninterrupted) >= 100
+
+
+def planted_stream(seed: int) -> list[Question]:
+    """300 distinct texts, 100 one-word edits and 50 case changes of them, shuffled."""
+    rng = random.Random(seed)
+    texts = [random_text(rng, 80) for _ in range(300)]
+    texts += [edit(rng, rng.choice(texts), 1) for _ in range(100)]
+    texts += [rng.choice(texts).lower() for _ in range(50)]
+    rng.shuffle(texts)
+    return [ask(t, f"q{i}") for i, t in enumerate(texts)]
+
+
+def test_buckets_merged_into_sorted_arrays_give_the_same_decisions(monkeypatch):
+    stream = planted_stream(seed=4)
+    spec = DedupSpec(near=True)
+    in_dict = Dedup(spec)
+    expected = [v for i in range(0, len(stream), 25) for v in in_dict.batch(stream[i : i + 25])]
+    monkeypatch.setattr(buckets, "FLUSH_ENTRIES", 100)  # merge every few batches
+    merged = Dedup(spec)
+    got = [v for i in range(0, len(stream), 25) for v in merged.batch(stream[i : i + 25])]
+    assert got == expected
+    assert sum(v is not None for v in got) >= 100
+
+
+def test_buckets_cap_and_flush():
+    store = buckets.Buckets()
+    for index in range(buckets.MAX_BUCKET + 10):
+        store.add([7, 1000 + index], index)
+    assert len(store) == buckets.MAX_BUCKET + (buckets.MAX_BUCKET + 10)  # key 7 is capped
+    recent: set[int] = set()
+    store.lookup_recent([7], recent)
+    assert recent == set(range(buckets.MAX_BUCKET))
+    store.flush(force=True)
+    recent.clear()
+    store.lookup_recent([7, 1003], recent)
+    assert recent == set()
+    keys = np.array([[7, 1003], [5, 6]], dtype=np.uint64)
+    assert store.lookup_sorted(keys) == [[*range(buckets.MAX_BUCKET), 3], []]
 
 
 def test_texts_without_words_skip_near_dedup_but_not_exact():

@@ -8,6 +8,7 @@ from typing import Literal
 import msgspec
 
 from engine.dedup.exact import ExactIndex, exact_key
+from engine.dedup.lsh import Probe
 from engine.dedup.near import NearIndex
 from engine.records import Question
 
@@ -87,7 +88,7 @@ class Dedup:
             verdicts.append(duplicate)
         return verdicts
 
-    def _find(self, question_id: str, key: int, features) -> Duplicate | None:
+    def _find(self, question_id: str, key: int, features: Probe | None) -> Duplicate | None:
         if self.exact is not None and (twin := self.exact.get(key)) is not None:
             return Duplicate(question_id=question_id, kept_id=twin, method="exact", similarity=1.0)
         if self.near is not None and features is not None and (hit := self.near.match(features)):

@@ -13,8 +13,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-MAX_BUCKET = 64  # a bucket remembers at most this many texts (bounds the cost of templates)
+from engine.dedup.buckets import Buckets
+
 _BAND_MIX = np.uint64(0x100000001B3)
+_SALT = np.uint64(0x9E3779B97F4A7C15)
 
 
 def optimal_bands(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[int, int]:
@@ -44,56 +46,60 @@ class Match(NamedTuple):
     similarity: float  # estimated Jaccard similarity
 
 
+class Probe(NamedTuple):
+    """One text of a batch, ready to query and insert: its band keys and sorted-run hits."""
+
+    keys: list[int]
+    sorted_hits: list[int]
+    signature: np.ndarray
+
+
 class BandIndex:
+    """Stored signatures and their buckets: ``probe`` a batch, then query/insert it in order."""
+
     def __init__(self, threshold: float, num_perm: int) -> None:
         self.threshold = threshold
         self.bands, self.rows = optimal_bands(threshold, num_perm)
-        self._tables: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
+        # One key space for all bands: each band's keys are salted differently.
+        self._salts = np.arange(1, self.bands + 1, dtype=np.uint64) * _SALT
+        self._buckets = Buckets()
         self._kept = np.empty((1024, num_perm), dtype=np.uint16)
         self.size = 0
 
-    def band_keys(self, signatures: np.ndarray) -> list[list[int]]:
+    def _band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """Per signature, one 64-bit key per band (an FNV-style hash of the band's values)."""
         used = signatures[:, : self.bands * self.rows].astype(np.uint64)
         bands = used.reshape(len(signatures), self.bands, self.rows)
-        keys = np.full((len(signatures), self.bands), 0xCBF29CE484222325, dtype=np.uint64)
+        keys = np.broadcast_to(self._salts, (len(signatures), self.bands)).copy()
         for row in range(self.rows):
             keys ^= bands[:, :, row]
             keys *= _BAND_MIX
-        return keys.tolist()
+        return keys
 
-    def query(self, keys: list[int], signature: np.ndarray) -> Match | None:
+    def probe(self, signatures: np.ndarray) -> list[Probe]:
+        self._buckets.flush()
+        keys = self._band_keys(signatures)
+        hits = self._buckets.lookup_sorted(keys)
+        return [Probe(*row) for row in zip(keys.tolist(), hits, signatures, strict=True)]
+
+    def query(self, probe: Probe) -> Match | None:
         """The most similar stored text at or above the threshold, if any."""
-        candidates: set[int] = set()
-        for table, key in zip(self._tables, keys, strict=True):
-            hit = table.get(key)
-            if hit is None:
-                continue
-            if isinstance(hit, int):
-                candidates.add(hit)
-            else:
-                candidates.update(hit)
+        candidates = set(probe.sorted_hits)
+        self._buckets.lookup_recent(probe.keys, candidates)
         if not candidates:
             return None
         indices = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        agree = (self._kept[indices] == signature.astype(np.uint16)).mean(axis=1)
+        agree = (self._kept[indices] == probe.signature.astype(np.uint16)).mean(axis=1)
         best = int(np.argmax(agree))
         if agree[best] < self.threshold:
             return None
         return Match(int(indices[best]), float(agree[best]))
 
-    def insert(self, keys: list[int], signature: np.ndarray) -> int:
+    def insert(self, probe: Probe) -> int:
         index = self.size
         if index == len(self._kept):
             self._kept = np.concatenate([self._kept, np.empty_like(self._kept)])
-        self._kept[index] = signature
+        self._kept[index] = probe.signature
         self.size += 1
-        for table, key in zip(self._tables, keys, strict=True):
-            hit = table.setdefault(key, index)
-            if hit == index:
-                continue
-            if isinstance(hit, int):
-                table[key] = [hit, index]
-            elif len(hit) < MAX_BUCKET:
-                hit.append(index)
+        self._buckets.add(probe.keys, index)
         return index

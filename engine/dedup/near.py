@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from engine.dedup.lsh import BandIndex, Match
+from engine.dedup.lsh import BandIndex, Probe
 from engine.dedup.minhash import MinHasher
 
 
@@ -21,20 +19,17 @@ class NearIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def prepare(self, texts: Sequence[str]) -> list[tuple[list[int], np.ndarray] | None]:
-        """Per text, its band keys and signature; None for a text with no words."""
+    def prepare(self, texts: Sequence[str]) -> list[Probe | None]:
+        """Per text, what ``match`` and ``add`` need; None for a text with no words."""
         signatures, has_words = self.hasher.signatures(texts)
-        keys = self.bands.band_keys(signatures)
-        return [
-            (key, signature) if present else None
-            for key, signature, present in zip(keys, signatures, has_words.tolist(), strict=True)
-        ]
+        probes = iter(self.bands.probe(signatures[has_words]))
+        return [next(probes) if present else None for present in has_words.tolist()]
 
-    def match(self, prepared: tuple[list[int], np.ndarray]) -> tuple[str, float] | None:
+    def match(self, probe: Probe) -> tuple[str, float] | None:
         """The kept twin's id and the estimated similarity, if a kept text is near enough."""
-        found: Match | None = self.bands.query(*prepared)
+        found = self.bands.query(probe)
         return None if found is None else (self.ids[found.index], found.similarity)
 
-    def add(self, prepared: tuple[list[int], np.ndarray], question_id: str) -> None:
-        self.bands.insert(*prepared)
+    def add(self, probe: Probe, question_id: str) -> None:
+        self.bands.insert(probe)
         self.ids.append(question_id)

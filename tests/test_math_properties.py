@@ -94,3 +94,24 @@ def test_tiny_distinct_values_never_merge(n: int, gap: int) -> None:
         rf"\boxed{{\frac{{1}}{{2^{{{n}}}}}}}", rf"\frac{{1}}{{2^{{{n + gap}}}}}"
     ).passed
     assert not verify(rf"\boxed{{\pi+10^{{-{n}}}}}", r"\pi").passed
+
+
+LATEX_PIECES = [
+    *"0123456789+-*/^_{}()[],.=<>|!%$ xyzne",
+    *[r"\frac", r"\sqrt", r"\boxed{", r"\pm", r"\left(", r"\right)", r"\infty", r"\text{"],
+    *[r"&", r"\\", r"\cup", r"\le", r"\pi", r"\sin", r"\log_", r"\{", r"\}", "or "],
+    *[r"\begin{pmatrix}", r"\end{pmatrix}"],
+]
+latex_soup = st.lists(st.sampled_from(LATEX_PIECES), max_size=30).map("".join)
+
+
+@settings(SETTINGS, max_examples=200)
+@given(latex_soup, latex_soup.filter(str.strip))
+def test_any_input_gives_a_typed_verdict(response: str, gold: str) -> None:
+    """Garbage in never crashes the verifier: it answers with a Verdict (or a clear error)."""
+    try:
+        verdict = verify(response, gold, timeout=2.0)
+    except ValueError as error:
+        assert "gold answer is empty" in str(error)
+        return
+    assert verdict.status in ("passed", "wrong_answer", "no_answer", "timeout")

@@ -138,6 +138,9 @@ def test_bad_field_types_and_paths_are_named(tmp_path):
     (tmp_path / "data.csv").write_text("problem\nx\n")
     with pytest.raises(SourceError, match=r"data.csv: unknown format"):
         read(tmp_path / "data.csv")
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(SourceError, match=r"broken.parquet: not a readable Parquet file"):
+        read(tmp_path / "broken.parquet")
     (tmp_path / "object.json").write_text('{"problem": "x"}')
     with pytest.raises(SourceError, match=r"object.json, line 1: expected '\['"):
         read(tmp_path / "object.json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import msgspec
@@ -53,40 +52,32 @@ class Decontaminator:
     ``loaded`` counts the items read per benchmark (0 for an optional one that is absent).
     """
 
-    def __init__(
-        self, spec: DecontSpec, benchmarks: Mapping[str, Iterable[Question]] | None = None
-    ) -> None:
+    def __init__(self, spec: DecontSpec) -> None:
         self.spec = spec
         self.index = BenchmarkIndex(spec.ngram)
-        if benchmarks is None:
-            benchmarks = {bench.name: Source(bench) for bench in spec.benchmarks}
         self.loaded: dict[str, int] = {}
-        for name, questions in benchmarks.items():
-            count = 0
-            for count, question in enumerate(questions, start=1):  # noqa: B007
-                self.index.add(name, question.id, question.problem, words(question.problem))
-            self.loaded[name] = count
+        for benchmark in spec.benchmarks:
+            self.loaded[benchmark.name] = 0
+            for question in Source(benchmark):
+                self.index.add(
+                    benchmark.name, question.id, question.problem, words(question.problem)
+                )
+                self.loaded[benchmark.name] += 1
 
     def __call__(self, question: Question) -> Contamination | None:
         tokens = words(question.problem)
-        if match := self.index.overlap(tokens):
-            return Contamination(
-                question_id=question.id,
-                benchmark=match.item.benchmark,
-                item_id=match.item.id,
-                method="ngram",
-                score=match.shared,
-                evidence=match.gram,
-            )
-        if self.spec.fuzzy_threshold and (
-            near := self.index.nearest(tokens, self.spec.fuzzy_threshold)
-        ):
-            return Contamination(
-                question_id=question.id,
-                benchmark=near.item.benchmark,
-                item_id=near.item.id,
-                method="fuzzy",
-                score=near.score,
-                evidence=near.item.problem[:200],
-            )
-        return None
+        threshold = self.spec.fuzzy_threshold
+        if overlap := self.index.overlap(tokens):
+            item, method, score, evidence = overlap.item, "ngram", overlap.shared, overlap.gram
+        elif threshold and (near := self.index.nearest(tokens, threshold)):
+            item, method, score, evidence = near.item, "fuzzy", near.score, near.item.problem[:200]
+        else:
+            return None
+        return Contamination(
+            question_id=question.id,
+            benchmark=item.benchmark,
+            item_id=item.id,
+            method=method,
+            score=score,
+            evidence=evidence,
+        )

@@ -1,10 +1,11 @@
-"""Open a local file as a binary stream, decompressing ``.zst`` on the fly."""
+"""Local data files: streams that decompress ``.zst`` on the fly, and the base of file readers."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -21,3 +22,17 @@ def open_binary(path: Path) -> BinaryIO:
 def data_suffix(path: Path) -> str:
     """The suffix naming the data format, under any compression suffix: a.jsonl.zst -> .jsonl."""
     return Path(path.stem).suffix if path.suffix == ".zst" else path.suffix
+
+
+class FileRows:
+    """Base of the per-format readers: iterating yields ``(where, row)``, ``where`` counting
+    ``unit``s ("line" or "row") from 1, for messages that point into the file."""
+
+    unit = "line"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.origin = str(path)
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        raise NotImplementedError

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.sources.compression import open_binary
+from engine.sources.files import FileRows, open_binary
 from engine.sources.spec import SourceError
 
 CHUNK_BYTES = 1 << 20
@@ -79,14 +79,8 @@ class _Scanner:
         return char
 
 
-class JsonArrayRows:
+class JsonArrayRows(FileRows):
     """Yields ``(line where the element starts, element)`` for each element of a top-level array."""
-
-    unit = "line"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.origin = str(path)
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         with open_binary(self.path) as stream:

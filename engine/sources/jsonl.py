@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from engine.sources.compression import open_binary
+from engine.sources.files import FileRows, open_binary
 from engine.sources.spec import SourceError
 
 
-class JsonlRows:
+class JsonlRows(FileRows):
     """Yields ``(line number, row)`` for each non-blank line; a bad line raises SourceError."""
-
-    unit = "line"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.origin = str(path)
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         decode = msgspec.json.Decoder().decode

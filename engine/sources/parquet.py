@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow
 import pyarrow.parquet
 
+from engine.sources.files import FileRows
 from engine.sources.spec import SourceError
 
 BATCH_ROWS = 4096
 
 
-class ParquetRows:
+class ParquetRows(FileRows):
     """Yields ``(row number, row as dict)``, counting rows from 1 across the file."""
 
     unit = "row"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.origin = str(path)
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         try:

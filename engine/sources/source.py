@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.records import Question
-from engine.sources.compression import data_suffix
 from engine.sources.fields import FieldError, RowMapper
+from engine.sources.files import data_suffix
 from engine.sources.hf import HfRows, hf_available
 from engine.sources.json_array import JsonArrayRows
 from engine.sources.jsonl import JsonlRows

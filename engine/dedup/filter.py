@@ -75,23 +75,23 @@ class Dedup:
     def _run(self, questions: Sequence[Question], check: bool) -> list[Duplicate | None]:
         near = self.near
         texts = [q.problem for q in questions]
-        prepared = near.prepare(texts) if near is not None else [None] * len(questions)
+        probes = near.prepare(texts) if near is not None else [None] * len(questions)
         verdicts: list[Duplicate | None] = []
-        for question, features in zip(questions, prepared, strict=True):
+        for question, probe in zip(questions, probes, strict=True):
             key = exact_key(question.problem) if self.exact is not None else 0
-            duplicate = self._find(question.id, key, features) if check else None
+            duplicate = self._find(question.id, key, probe) if check else None
             if duplicate is None:
                 if self.exact is not None:
                     self.exact.add(key, question.id)
-                if near is not None and features is not None:
-                    near.add(features, question.id)
+                if near is not None and probe is not None:
+                    near.add(probe, question.id)
             verdicts.append(duplicate)
         return verdicts
 
-    def _find(self, question_id: str, key: int, features: Probe | None) -> Duplicate | None:
+    def _find(self, question_id: str, key: int, probe: Probe | None) -> Duplicate | None:
         if self.exact is not None and (twin := self.exact.get(key)) is not None:
             return Duplicate(question_id=question_id, kept_id=twin, method="exact", similarity=1.0)
-        if self.near is not None and features is not None and (hit := self.near.match(features)):
+        if self.near is not None and probe is not None and (hit := self.near.match(probe)):
             return Duplicate(
                 question_id=question_id, kept_id=hit[0], method="near", similarity=hit[1]
             )

@@ -4,9 +4,9 @@ Each word is hashed with CRC-32 (stable across processes), ``shingle`` consecuti
 are combined and mixed into one shingle hash x (32 bits), and permutation i maps x to
 ``(mul[i] * x + add[i]) mod 2**32`` (odd ``mul``: a bijection); the signature holds each
 permutation's minimum. Because x is well mixed first, these cheap permutations estimate Jaccard
-similarity as well as 64-bit ones (checked: RMSE 0.040 against 0.037 at 128 permutations, the
-ideal being 0.044), at a third of the cost. A batch is one broadcast pass into a reused buffer,
-so a text costs microseconds of numpy instead of a Python loop per shingle and permutation.
+similarity as well as 64-bit multiply-shift ones (measured at 128 permutations: RMSE 0.040
+against 0.037, the ideal being 0.044) at a third of the cost. A batch is one broadcast pass into
+a reused buffer, so a text costs microseconds of numpy, not a loop per shingle and permutation.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import itertools
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -119,7 +120,7 @@ class Job:
         done = self.output.open(
             self.recipe_hash, msgspec.to_builtins(recipe), self.allow_recipe_change
         )
-        metrics.questions_total = recipe.limits.max_questions or None
+        counting = asyncio.ensure_future(self._count_questions())
         tracker = Tracker(metrics)
         writer = ShardWriter(
             self.output.directory, recipe.job.name, recipe.job.worker, recipe.output,
@@ -148,6 +149,7 @@ class Job:
                     raise
             finally:
                 ticker.cancel()
+                counting.cancel()
                 await sink.close()
                 for _, index in writer.closed_shards:
                     self.output.add_closed(index)
@@ -155,6 +157,27 @@ class Job:
                 metrics.state = "finished" if finished else "interrupted"
                 self.output.write_manifest(metrics.state)
         return EXIT_FORCED if self.forced else EXIT_OK
+
+
+    async def _count_questions(self) -> None:
+        """Total for progress and ETA: counted in a thread from local sources (not the hub)."""
+        if any(spec.hf for spec in self.recipe.sources):
+            self.metrics.questions_total = self.recipe.limits.max_questions or None
+            return
+        stop = threading.Event()
+
+        def count() -> int | None:
+            total = 0
+            for _ in questions(self.recipe):
+                if stop.is_set():
+                    return None
+                total += 1
+            return total
+
+        try:
+            self.metrics.questions_total = await asyncio.to_thread(count)
+        finally:
+            stop.set()  # the job ended first: let the thread go
 
 
 def install_signal_handlers(job: Job) -> None:

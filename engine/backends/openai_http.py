@@ -109,7 +109,7 @@ class OpenAIBackend:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         started = time.monotonic()
-        if request.n > 1 and self.native_n:
+        if request.n == 1 or self.native_n:
             try:
                 completions, attempts = await self._call(request, request.seeds[0], request.n)
                 return Generation(completions, attempts, time.monotonic() - started)

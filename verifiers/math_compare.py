@@ -61,18 +61,17 @@ class Judge:
             if form_a.rational() is not None and form_b.rational() is not None:
                 self.note("exact")
                 return False, None
-        outcome = math_numeric.compare(a, b)
-        if outcome is Outcome.DIFFERENT:
-            self.note("numeric")
-            return False, outcome
-        return None, outcome
+        return self._refuted(math_numeric.compare(a, b))
 
     def fast_proportional(self, a: Node, b: Node) -> tuple[Result, Outcome | None]:
         form_a, form_b = canonical(a), canonical(b)
         if form_a is not None and form_b is not None and form_a.proportional(form_b):
             self.note("exact")
             return True, None
-        outcome = math_numeric.compare_proportional(a, b)
+        return self._refuted(math_numeric.compare_proportional(a, b))
+
+    def _refuted(self, outcome: Outcome) -> tuple[Result, Outcome]:
+        """False when numeric evaluation proved a difference; otherwise still open."""
         if outcome is Outcome.DIFFERENT:
             self.note("numeric")
             return False, outcome

@@ -166,29 +166,31 @@ def _mul_poly(a: Poly, b: Poly) -> Poly:
     for ma, ca in a.items():
         for mb, cb in b.items():
             factor, monomial = _mul_monomials(ma, mb)
-            value = result.get(monomial, 0) + ca * cb * factor
-            if value:
-                result[monomial] = value
-            else:
-                result.pop(monomial, None)
-    if len(result) > MAX_TERMS:
-        raise NotExact("too many terms")
+            _accumulate(result, monomial, ca * cb * factor)
     for value in result.values():
         _check_size(value)
-    return result
+    return _bounded(result)
 
 
 def _add_poly(a: Poly, b: Poly) -> Poly:
     result = dict(a)
     for monomial, coefficient in b.items():
-        value = result.get(monomial, 0) + coefficient
-        if value:
-            result[monomial] = value
-        else:
-            result.pop(monomial, None)
-    if len(result) > MAX_TERMS:
+        _accumulate(result, monomial, coefficient)
+    return _bounded(result)
+
+
+def _accumulate(poly: Poly, monomial: Monomial, value: Fraction) -> None:
+    total = poly.get(monomial, 0) + value
+    if total:
+        poly[monomial] = total
+    else:
+        poly.pop(monomial, None)
+
+
+def _bounded(poly: Poly) -> Poly:
+    if len(poly) > MAX_TERMS:
         raise NotExact("too many terms")
-    return result
+    return poly
 
 
 def _add(a: Form, b: Form) -> Form:

@@ -249,7 +249,9 @@ def _snap(x, ctx: MPContext):
 def _function(name: str, args: list, ctx: MPContext):
     x = args[0]
     if name in _UNARY:
-        return _UNARY[name](ctx, x)
+        return getattr(ctx, name)(x)
+    if name == "abs":
+        return abs(x)
     if name == "log":
         return ctx.log(x) / ctx.log(args[1]) if len(args) == 2 else ctx.log(x)
     if name in ("floor", "ceil"):
@@ -266,22 +268,9 @@ def _function(name: str, args: list, ctx: MPContext):
     raise NotNumeric(name)
 
 
-_UNARY = {
-    "sin": lambda ctx, x: ctx.sin(x),
-    "cos": lambda ctx, x: ctx.cos(x),
-    "tan": lambda ctx, x: ctx.tan(x),
-    "cot": lambda ctx, x: ctx.cot(x),
-    "sec": lambda ctx, x: ctx.sec(x),
-    "csc": lambda ctx, x: ctx.csc(x),
-    "asin": lambda ctx, x: ctx.asin(x),
-    "acos": lambda ctx, x: ctx.acos(x),
-    "atan": lambda ctx, x: ctx.atan(x),
-    "acot": lambda ctx, x: ctx.acot(x),
-    "sinh": lambda ctx, x: ctx.sinh(x),
-    "cosh": lambda ctx, x: ctx.cosh(x),
-    "tanh": lambda ctx, x: ctx.tanh(x),
-    "abs": lambda ctx, x: abs(x),
-}
+# Our function names that are also mpmath's.
+_UNARY = {"sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot"}
+_UNARY |= {"sinh", "cosh", "tanh"}
 
 
 def _unknown_function(name: str, args: list, ctx: MPContext):

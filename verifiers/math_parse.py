@@ -235,16 +235,8 @@ class _Parser:
         base = self.parse_postfix()
         if self.at("^"):
             self.take()
-            return ("pow", base, self.parse_exponent())
+            return ("pow", base, self.parse_unary())
         return base
-
-    def parse_exponent(self) -> Node:
-        if self.at("-"):
-            self.take()
-            return ("neg", self.parse_exponent())
-        if self.at("+"):
-            self.take()
-        return self.parse_power()
 
     def parse_postfix(self) -> Node:
         node = self.parse_primary()
@@ -391,7 +383,7 @@ class _Parser:
         for _ in range(2):
             if self.at("^") and power is None:
                 self.take()
-                power = self.parse_exponent()
+                power = self.parse_unary()
             elif self.at("_") and name == "log" and base is None:
                 self.take()
                 base = self.parse_braced() if self.at("{") else self.parse_primary()

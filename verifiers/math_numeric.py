@@ -1,8 +1,8 @@
 """High-precision numeric comparison of answer trees (mpmath, no sympy).
 
 Both sides are evaluated at the same points (none for constants; three pseudo-random points,
-or integer points when floor/factorial/binomial take variables) at two precisions, 50 and 80
-digits. A difference that stays put when the precision rises is real, however tiny
+or eight integer points when floor/factorial/binomial take variables) at two precisions, 50 and
+80 digits plus whatever the tree's numbers span (pi + 10^-70 gets 100 more). A difference that stays put when the precision rises is real, however tiny
 (1/2004! vs 1/2006! differ); a difference that shrinks with the precision is rounding noise.
 Anything else is reported as unknown rather than guessed.
 """
@@ -23,10 +23,11 @@ from verifiers.math_parse import Node
 _BASE_DIGITS = (50, 80)
 # Extra digits for trees whose literals span many orders of magnitude (pi + 10^-70).
 _EXTRA_DIGITS = (0, 100, 300, 1000, 3000)
-_contexts: dict[int, tuple[MPContext, MPContext]] = {}
-_contexts_lock = threading.Lock()
+# mpmath functions bump a context's precision while they run: one set of contexts per thread.
+_per_thread = threading.local()
 
 _POINTS = 3
+_INTEGER_POINTS = 8  # integer samples are few and small: take more of them
 _MAX_EXPONENT = 10**7
 _MAX_FACTORIAL_ARG = 10**7
 _INTEGER_FUNCTIONS = {"floor", "ceil", "factorial", "binom", "gcd", "lcm"}
@@ -70,7 +71,8 @@ def _compare_at_points(a: Node, b: Node, transform: Callable) -> Outcome:
     except NotNumeric:
         return Outcome.UNKNOWN
     outcomes = []
-    for point in range(_POINTS if names else 1):
+    points = (_INTEGER_POINTS if integer_points else _POINTS) if names else 1
+    for point in range(points):
         env = {name: _sample(name, point, integer_points) for name in names}
         try:
             pairs = [
@@ -92,13 +94,12 @@ def _contexts_for(extra_digits: float) -> tuple[MPContext, MPContext]:
     extra = next((e for e in _EXTRA_DIGITS if extra_digits <= e), None)
     if extra is None:
         raise NotNumeric(f"needs {extra_digits:.0f} extra digits")
-    with _contexts_lock:
-        if extra not in _contexts:
-            pair = (MPContext(), MPContext())
-            for context, digits in zip(pair, _BASE_DIGITS, strict=True):
-                context.dps = digits + extra
-            _contexts[extra] = pair
-        return _contexts[extra]
+    contexts = _per_thread.__dict__.setdefault("contexts", {})
+    if extra not in contexts:
+        contexts[extra] = (MPContext(), MPContext())
+        for context, digits in zip(contexts[extra], _BASE_DIGITS, strict=True):
+            context.dps = digits + extra
+    return contexts[extra]
 
 
 def magnitude_digits(node: Node) -> float:
@@ -180,7 +181,7 @@ def _sample(name: str, point: int, integer_points: bool) -> Fraction:
     """A fixed pseudo-random value per (variable, point), the same on both sides."""
     h = zlib.crc32(f"{name}#{point}".encode())
     if integer_points:
-        return Fraction(4 + h % 13)
+        return Fraction(4 + h % 29)
     return Fraction(1, 2) + Fraction(h % 1_000_003, 666_669)
 
 

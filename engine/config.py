@@ -59,6 +59,9 @@ class TeacherSpec(Spec):
     backoff_max_s: float = 60.0
     extra_body: dict[str, object] = {}
     engine_args: dict[str, object] = {}  # backend "vllm": AsyncEngineArgs (dtype, max_model_len..)
+    base_urls: list[str] = []  # data-parallel replicas, load balanced; replaces base_url
+    server_metrics: Literal["none", "vllm"] = "none"  # steer in-flight by each server's /metrics
+    health_interval_s: float = 2.0  # replicas: /health probe period
 
 
 class SamplingSpec(Spec):

@@ -45,6 +45,10 @@ def make_backend(spec: TeacherSpec, metrics: Metrics) -> Backend:
         from engine.backends.vllm_inproc import VLLMBackend
 
         return VLLMBackend(spec, metrics)
+    if spec.base_urls or spec.server_metrics != "none":
+        from engine.backends.replicas import ReplicaSet
+
+        return ReplicaSet(spec, metrics)
     from engine.backends.openai_http import OpenAIBackend
 
     return OpenAIBackend(spec, metrics)

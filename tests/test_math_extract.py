@@ -48,6 +48,7 @@ def test_extraction(response: str, answer: str, method: str) -> None:
 
 def test_nothing_to_extract() -> None:
     assert extract_answer("I am not sure how to proceed with this problem.") is None
+    assert verify(r"I cannot finish: \boxed{}", "5").status == "no_answer"
     verdict = verify("I am not sure how to proceed with this problem.", "5")
     assert verdict.status == "no_answer"
 

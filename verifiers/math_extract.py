@@ -52,7 +52,7 @@ def final_text(response: str) -> str:
 def extract_answer(text: str) -> Extraction | None:
     """The final answer of ``text`` (None when there is none)."""
     boxed = last_boxed(text)
-    if boxed is not None:
+    if boxed:
         return Extraction(boxed, "boxed")
     phrase = _answer_phrase(text)
     if phrase:

@@ -1,0 +1,289 @@
+"""Warm pool of runners: leases, batches that compile once, self-healing, one retry on loss."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+from sandbox.docker import DockerBackend, engine_version
+from sandbox.languages import Language, get_language
+from sandbox.local import LocalBackend
+from sandbox.models import BatchResult, Limits, MiB, Program, RunResult
+from sandbox.worker import Worker, WorkerLost
+
+log = logging.getLogger(__name__)
+
+COMPILE_MEMORY_BYTES = 2048 * MiB
+COMPILE_FILE_BYTES = 256 * MiB
+COMPILE_STDOUT_BYTES = 64 * 1024
+RESTART_DELAYS_S = (0.5, 1, 2, 5, 10)
+
+StopWhen = Callable[[int, RunResult], bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class _BatchJob:
+    language: Language
+    source: bytes
+    inputs: list[bytes]
+    limits: Limits
+    stop_when: StopWhen | None
+    total_wall_s: float | None
+
+
+class Backend(Protocol):
+    name: str
+
+    async def prepare(self) -> None: ...
+    async def start_worker(self) -> Worker: ...
+    async def stop_worker(self, worker: Worker) -> None: ...
+
+
+class Pool:
+    """``size`` warm runners. Each job leases one; a runner that dies, hangs or cannot clean up
+    after a job is replaced in the background, and a job lost with it is retried once elsewhere
+    before it is reported as ``infra_error``."""
+
+    def __init__(
+        self,
+        backend: str | Backend = "auto",
+        size: int | None = None,
+        *,
+        answer_grace_s: float = 5.0,
+        lease_timeout_s: float = 300.0,
+        **backend_options,
+    ) -> None:
+        self.size = size or os.cpu_count() or 1
+        if self.size < 1:
+            raise ValueError(f"pool size must be at least 1, got {self.size}")
+        self.answer_grace_s = answer_grace_s
+        self.lease_timeout_s = lease_timeout_s
+        self._backend_choice = backend
+        self._backend_options = backend_options
+        self.backend: Backend | None = None
+        self.replaced = 0
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._workers: set[Worker] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._closed = False
+
+    # -- lifecycle
+
+    async def __aenter__(self) -> Pool:
+        self.backend = await choose_backend(self._backend_choice, **self._backend_options)
+        await self.backend.prepare()
+        started = await asyncio.gather(
+            *(self.backend.start_worker() for _ in range(self.size)), return_exceptions=True
+        )
+        for worker in started:
+            if isinstance(worker, Worker):
+                self._adopt(worker)
+        failures = [error for error in started if not isinstance(error, Worker)]
+        if failures:
+            await self.close()
+            raise RuntimeError(f"could not start the sandbox pool: {failures[0]}") from failures[0]
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(self.backend.stop_worker(w) for w in self._workers))
+        self._workers.clear()
+
+    def worker_names(self) -> list[str]:
+        return sorted(worker.name for worker in self._workers)
+
+    # -- running
+
+    async def run(
+        self, program: Program, stdin: str | bytes = "", limits: Limits | None = None
+    ) -> RunResult:
+        """Compile (or syntax-check) and run once; a failed compilation is the result."""
+        batch = await self.run_batch(program, [stdin], limits)
+        return batch.runs[0] if batch.runs else batch.compile
+
+    async def run_batch(
+        self,
+        program: Program,
+        inputs: Sequence[str | bytes],
+        limits: Limits | None = None,
+        *,
+        stop_when: StopWhen | None = None,
+        total_wall_s: float | None = None,
+    ) -> BatchResult:
+        """Compile once, then run each input in order on the same runner.
+
+        stop_when(index, result) -> True ends the batch early (e.g. at the first wrong answer);
+        total_wall_s is a time budget for all runs together (the per-program limit).
+        """
+        job = _BatchJob(
+            get_language(program.language),
+            program.source.encode(),
+            [stdin.encode() if isinstance(stdin, str) else stdin for stdin in inputs],
+            limits or Limits(),
+            stop_when,
+            total_wall_s,
+        )
+        lost: WorkerLost | None = None
+        for _attempt in range(2):
+            out = BatchResult(compile=RunResult(status="infra_error"), runs=[])
+            try:
+                await self._attempt(job, out)
+                return out
+            except WorkerLost as error:
+                log.warning(
+                    "sandbox job lost (%s): %s", "retry" if lost is None else "final", error
+                )
+                lost = error
+        infra = RunResult(status="infra_error", detail=f"sandbox lost the job twice: {lost}")
+        if out.compile.ok:
+            out.runs.append(infra)
+        else:
+            out.compile = infra
+        return out
+
+    async def _attempt(self, job: _BatchJob, out: BatchResult) -> None:
+        """One try at a batch on one leased runner, filling ``out`` as results come."""
+        limits = job.limits
+        async with self._lease() as worker:
+            header = {"op": "prepare", "language": _language_header(job.language)}
+            header["limits"] = _compile_limits(limits)
+            out.compile = await self._call(worker, header, job.source, limits.compile_s)
+            if not out.compile.ok:
+                out.compile.status = "compile_error"
+                return
+            spent = 0.0
+            for index, stdin in enumerate(job.inputs):
+                wall = limits.wall
+                if job.total_wall_s is not None:
+                    wall = min(wall, job.total_wall_s - spent)
+                    if wall <= 0:
+                        out.runs.append(_budget_exhausted(job.total_wall_s))
+                        return
+                header = {"op": "run", "limits": _run_limits(limits, wall)}
+                result = await self._call(worker, header, stdin, wall)
+                if result.status == "timeout" and wall < limits.wall:
+                    result.detail = _budget_exhausted(job.total_wall_s).detail
+                spent += result.wall_s
+                out.runs.append(result)
+                if job.stop_when is not None and job.stop_when(index, result):
+                    return
+
+    async def _call(self, worker: Worker, header: dict, data: bytes, wall: float) -> RunResult:
+        answer, (stdout, stderr) = await worker.call(header, [data], wall + self.answer_grace_s)
+        answer.pop("tainted", None)
+        return RunResult(
+            **answer,
+            stdout=stdout.decode(errors="replace"),
+            stderr=stderr.decode(errors="replace"),
+            worker=worker.name,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lease(self) -> AsyncIterator[Worker]:
+        if self._closed:
+            raise RuntimeError("the sandbox pool is closed")
+        try:
+            worker = await asyncio.wait_for(self._idle.get(), self.lease_timeout_s)
+        except (asyncio.TimeoutError, TimeoutError) as error:
+            raise WorkerLost(f"no sandbox runner free within {self.lease_timeout_s:g} s") from error
+        try:
+            yield worker
+        finally:
+            if worker.alive and not worker.tainted:
+                self._idle.put_nowait(worker)
+            else:
+                self._spawn(self._replace(worker))
+
+    # -- healing
+
+    def _adopt(self, worker: Worker) -> None:
+        self._workers.add(worker)
+        self._idle.put_nowait(worker)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _replace(self, broken: Worker) -> None:
+        self._workers.discard(broken)
+        self.replaced += 1
+        log.warning("replacing sandbox runner %s: %s", broken.name, broken.last_words())
+        await self.backend.stop_worker(broken)
+        for delay in (*RESTART_DELAYS_S, None):
+            if self._closed:
+                return
+            try:
+                self._adopt(await self.backend.start_worker())
+                return
+            except Exception as error:  # keep trying: the pool must heal by itself
+                log.warning("could not start a sandbox runner: %s", error)
+                await asyncio.sleep(delay or RESTART_DELAYS_S[-1])
+
+
+async def choose_backend(choice: str | Backend, **options) -> Backend:
+    """``docker``, ``local``, a Backend object, or ``auto``: Docker where an engine answers,
+    otherwise local (which warns loudly that isolation is weaker)."""
+    if not isinstance(choice, str):
+        return choice
+    if choice == "auto":
+        choice = "docker" if await engine_version() is not None else "local"
+    if choice == "docker":
+        return DockerBackend(**options)
+    if choice == "local":
+        return LocalBackend(**options)
+    raise ValueError(f"unknown sandbox backend {choice!r}; use 'auto', 'docker' or 'local'")
+
+
+def _language_header(language: Language) -> dict:
+    return {
+        "source_name": language.source_name,
+        "compile": list(language.compile),
+        "run": list(language.run),
+        "artifact": language.artifact,
+    }
+
+
+def _run_limits(limits: Limits, wall: float) -> dict:
+    return {
+        "cpu_s": limits.time_s,
+        "wall_s": wall,
+        "memory_bytes": limits.memory_mb * MiB,
+        "output_bytes": limits.output_bytes,
+        "file_bytes": limits.output_bytes + 1,
+        "stderr_bytes": limits.stderr_bytes,
+        "processes": limits.processes,
+    }
+
+
+def _compile_limits(limits: Limits) -> dict:
+    return {
+        "cpu_s": limits.compile_s,
+        "wall_s": limits.compile_s,
+        "memory_bytes": max(COMPILE_MEMORY_BYTES, limits.memory_mb * MiB),
+        "output_bytes": COMPILE_STDOUT_BYTES,
+        "file_bytes": COMPILE_FILE_BYTES,
+        "stderr_bytes": limits.stderr_bytes,
+        "stderr_keep": "head",
+        "processes": max(limits.processes, 16),
+    }
+
+
+def _budget_exhausted(total_wall_s: float | None) -> RunResult:
+    return RunResult(status="timeout", detail=f"program time limit of {total_wall_s:g} s used up")
+
+
+def open_pool(backend: str | Backend = "auto", size: int | None = None, **options) -> Pool:
+    """A warm sandbox pool to use as ``async with open_pool() as pool``; see :class:`Pool`."""
+    return Pool(backend, size, **options)

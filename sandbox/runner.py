@@ -1,0 +1,560 @@
+"""Job runner that lives inside each sandbox container (stdlib only; the local backend runs it too).
+
+Started once per container as ``python3 -I -c <this source> runner``; the host then sends frames
+on stdin and reads one answer per frame on stdout (no ``docker exec`` per job):
+
+    runner  (container PID 1, root holding only CAP_SETUID/CAP_SETGID): frames, limits, clean-up
+      zygote  (a warm ``python3 -I``): forks one child per job and reports its wait status + rusage
+        job  (setsid, rlimits, fresh work dir, the job uid): execs the program, or runs Python
+             source directly in the already started interpreter (about 10x cheaper than exec)
+
+After every job a sweeper, forked as the job uid, kills every process of that uid (background
+processes included) and removes every file it left; if that fails the answer says ``tainted``
+and the host replaces the container.
+
+A frame is an 8-byte header (JSON size, payload size; big-endian u32), a JSON object, and a
+payload that the object's ``blobs`` list of sizes splits into byte strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+
+FRAME_HEADER = struct.Struct(">II")
+ZYGOTE_MESSAGE_BYTES = 1 << 16
+SWEEP_SECONDS = 3.0
+ZYGOTE_ANSWER_SECONDS = 10.0
+STACK_BYTES = 64 << 20
+OPEN_FILES = 256
+JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
+MEMORY_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory")
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+_LIBC = ctypes.CDLL(None, use_errno=True)
+# Exit status of a job child that failed before its program started (limits, uid, exec).
+SETUP_FAILED = 126
+
+
+# ---------------------------------------------------------------- frames (shared with the host)
+
+
+def encode_frame(header: dict, blobs: tuple[bytes, ...] | list[bytes] = ()) -> bytes:
+    head = json.dumps(dict(header, blobs=[len(blob) for blob in blobs])).encode()
+    payload = b"".join(blobs)
+    return FRAME_HEADER.pack(len(head), len(payload)) + head + payload
+
+
+def decode_frame(head: bytes, payload: bytes) -> tuple[dict, list[bytes]]:
+    header = json.loads(head)
+    blobs, offset = [], 0
+    for size in header.pop("blobs", []):
+        blobs.append(payload[offset : offset + size])
+        offset += size
+    return header, blobs
+
+
+def _read_exactly(stream, size: int) -> bytes | None:
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return data
+
+
+def read_frame(stream) -> tuple[dict, list[bytes]] | None:
+    """Next frame from a blocking binary stream, or None at end of input."""
+    prefix = _read_exactly(stream, FRAME_HEADER.size)
+    if prefix is None:
+        return None
+    head_size, payload_size = FRAME_HEADER.unpack(prefix)
+    head = _read_exactly(stream, head_size)
+    payload = _read_exactly(stream, payload_size)
+    if head is None or payload is None:
+        return None
+    return decode_frame(head, payload)
+
+
+# ---------------------------------------------------------------- zygote and job child
+
+
+def zygote_main(fd: int) -> None:
+    """Fork a job per request; the child never comes back (it execs or exits)."""
+    channel = socket.socket(fileno=fd)
+    gc.freeze()  # children then leave the inherited heap alone (fewer copy-on-write faults)
+    channel.send(b'{"ready": true}')
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(channel, ZYGOTE_MESSAGE_BYTES, 3)
+        except OSError:
+            return
+        if not message:
+            return
+        job = json.loads(message)
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            channel.close()
+            _become_job(job, fds)
+            _run_python(job["argv"])
+        for fd_ in fds:
+            os.close(fd_)
+        channel.send(json.dumps({"pid": pid}).encode())
+        _, status, usage = os.wait4(pid, 0)
+        answer = {
+            "status": status,
+            "wall_s": time.monotonic() - started,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "memory_kb": usage.ru_maxrss,
+        }
+        channel.send(json.dumps(answer).encode())
+
+
+def _become_job(job: dict, fds: list[int]) -> None:
+    """Limits, uid, work dir and stdio of a job child; execs unless the program is Python."""
+    try:
+        os.setsid()
+        try:
+            with open("/proc/self/oom_score_adj", "w") as adj:
+                adj.write("1000")  # the kernel's out-of-memory killer takes jobs first
+        except OSError:
+            pass
+        limits = job["limits"]
+        cpu = max(1, int(-(-limits["cpu_s"] // 1)))
+        for kind, value in (
+            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+            (resource.RLIMIT_AS, limits["memory_bytes"]),
+            (resource.RLIMIT_FSIZE, limits["file_bytes"]),
+            (resource.RLIMIT_STACK, min(STACK_BYTES, limits["memory_bytes"])),
+            (resource.RLIMIT_NOFILE, OPEN_FILES),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            resource.setrlimit(kind, value if isinstance(value, tuple) else (value, value))
+        uid = job["uid"]
+        if uid is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            _LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as after an exec: /proc/PID is the job's
+        os.umask(0o022)
+        os.mkdir(job["cwd"], 0o711)  # the runner may fetch a named artifact
+        os.chdir(job["cwd"])
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)
+        os.environ.clear()
+        os.environ.update(job["env"])
+        argv = job["argv"]
+        if argv[0] != "python3":
+            for name in ("SIGPIPE", "SIGXFSZ"):
+                signal.signal(getattr(signal, name), signal.SIG_DFL)
+            os.execvpe(argv[0], argv, job["env"])
+    except BaseException:
+        os.write(2, traceback.format_exc().encode())
+        os._exit(SETUP_FAILED)
+
+
+def _run_python(argv: list[str]) -> None:
+    """Run ``python3 FILE`` or ``python3 -c CODE`` the way a fresh interpreter would."""
+    import builtins
+    import types
+
+    if argv[1] == "-c":
+        source, filename, sys.argv = argv[2], "<string>", ["-c", *argv[3:]]
+    else:
+        filename, sys.argv = argv[1], argv[1:]
+        with open(filename, "rb") as file:
+            source = file.read()
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins
+    if filename != "<string>":
+        main.__file__ = filename
+    sys.modules["__main__"] = main
+    try:
+        exec(compile(source, filename, "exec"), main.__dict__)
+    except SystemExit as stop:
+        code = _exit_status(stop)
+    except BaseException as error:
+        sys.excepthook(type(error), error, error.__traceback__.tb_next)
+        code = 1
+    else:
+        code = 0
+    _exit_like_python(code)
+
+
+def _exit_status(stop: SystemExit) -> int:
+    if stop.code is None:
+        return 0
+    if isinstance(stop.code, int):
+        return stop.code & 0xFF
+    print(stop.code, file=sys.stderr)
+    return 1
+
+
+def _exit_like_python(code: int) -> None:
+    """What interpreter shutdown does that a program can observe (threads joined, atexit,
+    buffered output flushed), without tearing down the heap inherited from the zygote, which
+    costs a copy-on-write fault per page."""
+    import atexit
+
+    if "threading" in sys.modules:
+        sys.modules["threading"]._shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            code = 120  # what Python exits with when it cannot flush stdout
+    os._exit(code)
+
+
+# ---------------------------------------------------------------- runner
+
+
+class Broken(Exception):
+    """The runner can no longer vouch for its container (the host replaces it)."""
+
+
+class Runner:
+    """Serves prepare/run frames; owns the zygote, the sweeper and the work folders."""
+
+    def __init__(self, config: dict) -> None:
+        self.uid: int | None = config["uid"]
+        self.bin_dir = os.path.join(config["work_root"], "bin")
+        self.jobs_dir = os.path.join(config["work_root"], "w")
+        for path, mode in ((self.bin_dir, 0o755), (self.jobs_dir, 0o1777)):
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, mode)
+        self.language: dict | None = None
+        self.jobs = 0
+        if os.getpid() != 1:
+            _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # adopt the jobs' orphans
+        self.sweeper = None
+        if self.uid is not None:
+            shared = [self.jobs_dir, *(["/dev/shm"] if os.path.isdir("/dev/shm") else [])]
+            self.sweeper = Sweeper(self.uid, shared)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.zygote = subprocess.Popen(
+            [config["python"], "-I", "-c", config["source"], "zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            env={"PATH": JOB_PATH, "LANG": "C.UTF-8"},
+        )
+        theirs.close()
+        self.channel = ours
+        self._zygote_answer(ZYGOTE_ANSWER_SECONDS)
+
+    def handle(self, header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+        if header["op"] == "prepare":
+            return self.prepare(header["language"], blobs[0], header["limits"])
+        if header["op"] == "run":
+            if self.language is None:
+                raise ValueError("run before prepare")
+            return self.execute(self._fill(self.language["run"]), blobs[0], header["limits"])
+        raise ValueError(f"unknown op {header['op']!r}")
+
+    def prepare(self, language: dict, source: bytes, limits: dict) -> tuple[dict, list[bytes]]:
+        """Store the source read-only and compile it once; later runs reuse the artifact."""
+        self.language = None
+        for entry in os.scandir(self.bin_dir):
+            os.unlink(entry.path)
+        source_path = os.path.join(self.bin_dir, language["source_name"])
+        with open(source_path, "wb") as file:
+            file.write(source)
+        os.chmod(source_path, 0o644)
+        self.language = dict(language, src=source_path)
+        artifact = language.get("artifact")
+
+        def keep_artifact(workdir: str) -> str | None:
+            built = os.path.join(workdir, artifact)
+            if not os.path.isfile(built):
+                return f"the compiler left no {artifact}"
+            target = os.path.join(self.bin_dir, artifact)
+            shutil.copyfile(built, target)
+            os.chmod(target, 0o755)
+            return None
+
+        argv = self._fill(language["compile"])
+        return self.execute(argv, b"", limits, collect=keep_artifact if artifact else None)
+
+    def execute(self, argv, stdin: bytes, limits: dict, collect=None) -> tuple[dict, list[bytes]]:
+        """Run one job to the end and classify it; always sweeps up after it."""
+        self.jobs += 1
+        workdir = os.path.join(self.jobs_dir, str(self.jobs))
+        fds = [os.memfd_create(name, os.MFD_CLOEXEC) for name in ("stdin", "stdout", "stderr")]
+        try:
+            _write_all(fds[0], stdin)
+            os.lseek(fds[0], 0, os.SEEK_SET)
+            env = {"PATH": JOB_PATH, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
+            job = {"argv": argv, "cwd": workdir, "env": env, "uid": self.uid, "limits": limits}
+            socket.send_fds(self.channel, [json.dumps(job).encode()], fds)
+            pid = self._zygote_answer(ZYGOTE_ANSWER_SECONDS)["pid"]
+            killed = not _readable(self.channel, limits["wall_s"])
+            if killed:
+                swept = self._sweep(pid, workdir)
+            finished = self._zygote_answer(ZYGOTE_ANSWER_SECONDS)
+            problem = collect(workdir) if collect and not killed else None
+            if not killed:
+                swept = self._sweep(pid, workdir)
+            stdout_size = os.fstat(fds[1]).st_size
+            stdout = os.pread(fds[1], min(stdout_size, limits["output_bytes"]), 0)
+            stderr = _tail(fds[2], limits["stderr_bytes"], keep=limits.get("stderr_keep", "tail"))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        status, detail = classify(finished, limits, killed, stdout_size, stderr)
+        if problem and status == "ok":
+            status, detail = "runtime_error", problem
+        raw = finished["status"]
+        answer = {
+            "status": status,
+            "detail": detail,
+            "exit_code": os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else None,
+            "signal": os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else None,
+            "wall_s": finished["wall_s"],
+            "cpu_s": finished["cpu_s"],
+            "memory_kb": finished["memory_kb"],
+            "tainted": not swept,
+        }
+        return answer, [stdout, stderr]
+
+    def _fill(self, template: list[str]) -> list[str]:
+        src = self.language["src"]
+        return [arg.replace("{src}", src).replace("{bin}", self.bin_dir) for arg in template]
+
+    def _zygote_answer(self, timeout: float) -> dict:
+        if not _readable(self.channel, timeout):
+            raise Broken("the zygote did not answer")
+        message = self.channel.recv(ZYGOTE_MESSAGE_BYTES)
+        if not message:
+            raise Broken("the zygote exited")
+        return json.loads(message)
+
+    def _sweep(self, pid: int, workdir: str) -> bool:
+        """Kill whatever the job left running, delete whatever it wrote, reap the orphans."""
+        if self.sweeper is None:
+            _kill_group(pid)
+            shutil.rmtree(workdir, ignore_errors=True)
+            swept = not os.path.exists(workdir)
+        else:
+            swept = self.sweeper.sweep()
+        self._reap()
+        return swept
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.zygote.pid:
+                raise Broken("the zygote died")
+
+
+class Sweeper:
+    """A child of the runner that has become the job uid and, on request, kills every process of
+    that uid and deletes every file it owns in the shared folders. Jobs share its uid, so one can
+    kill or stop it: a sweeper that does not answer is replaced by a fresh one, whose kill(-1)
+    also ends the old one."""
+
+    def __init__(self, uid: int, folders: list[str]) -> None:
+        self.uid = uid
+        self.folders = folders
+        self._start()
+
+    def sweep(self) -> bool:
+        for _attempt in range(2):
+            try:
+                self.channel.send(b"sweep")
+                if _readable(self.channel, SWEEP_SECONDS + 1):
+                    answer = self.channel.recv(16)
+                    if answer:
+                        return answer == b"ok"
+            except OSError:
+                pass
+            self.channel.close()
+            self._start()
+        return False
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if os.fork() == 0:
+            try:
+                ours.close()
+                self._serve(theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        self.channel = ours
+
+    def _serve(self, channel: socket.socket) -> None:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)  # never hold the runner's pipe to the host
+        os.setgroups([])
+        os.setgid(self.uid)
+        os.setuid(self.uid)
+        _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # jobs of this uid must not ptrace it
+        while channel.recv(16):
+            done = _kill_all() and _remove_owned(self.folders) and _remove_ipc()
+            channel.send(b"ok" if done else b"failed")
+
+
+def classify(finished: dict, limits: dict, killed: bool, stdout_size: int, stderr: bytes):
+    """Status and detail of a finished job, from the most to the least specific cause."""
+    raw = finished["status"]
+    signal_number = os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else None
+    exit_code = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else None
+    if killed:
+        return "timeout", f"wall time limit of {limits['wall_s']:g} s exceeded"
+    if finished["cpu_s"] > limits["cpu_s"] or signal_number == signal.SIGXCPU:
+        return "timeout", f"CPU time limit of {limits['cpu_s']:g} s exceeded"
+    if stdout_size > limits["output_bytes"] or signal_number == signal.SIGXFSZ:
+        return "output_limit", f"output limit of {limits['output_bytes']} bytes exceeded"
+    if exit_code == 0:
+        return "ok", ""
+    if exit_code == SETUP_FAILED:
+        return "runtime_error", "the job could not be started"
+    if signal_number == signal.SIGKILL or any(marker in stderr for marker in MEMORY_MARKERS):
+        return "memory_limit", f"memory limit of {limits['memory_bytes'] >> 20} MiB exceeded"
+    if signal_number is not None:
+        return "runtime_error", f"killed by {signal.Signals(signal_number).name}"
+    return "runtime_error", f"exit code {exit_code}"
+
+
+def _kill_all() -> bool:
+    """As the job uid: SIGKILL every process of that uid, then wait until none is alive.
+
+    One kill(-1) dooms them all at once (the kernel lets no fork slip past it); the loop only
+    covers the time they take to die. kill(-1) itself cannot tell (it succeeds whenever any
+    other process exists), so /proc says who is left."""
+    deadline = time.monotonic() + SWEEP_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return True  # no other process at all
+        if not _living_processes_of(os.getuid()):
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def _living_processes_of(uid: int) -> list[int]:
+    """Pids of processes owned by ``uid`` that are not zombies (other than this process).
+
+    /proc/PID belongs to the process's uid because jobs are kept dumpable (see _become_job)."""
+    found, me = [], str(os.getpid())
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or name == me:
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                state = stat.read().rpartition(b")")[2][1:2]
+        except OSError:
+            continue  # exited meanwhile
+        if state != b"Z":
+            found.append(int(name))
+    return found
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _remove_owned(folders: list[str]) -> bool:
+    """As the job uid: delete every entry it owns in the shared writable folders."""
+    uid = os.getuid()
+
+    def make_writable(function, path, _error):
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+        function(path)
+
+    for folder in folders:
+        for entry in os.scandir(folder):
+            if entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.path, 0o700)
+                shutil.rmtree(entry.path, onerror=make_writable)
+            else:
+                os.unlink(entry.path)
+    return True
+
+
+def _remove_ipc() -> bool:
+    """As the job uid: remove the System V shared memory, semaphores and queues it created."""
+    found = []
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as table:
+            columns, *rows = [line.split() for line in table]
+        uid_column = columns.index("uid")
+        found += [(kind, int(row[1])) for row in rows if int(row[uid_column]) == os.getuid()]
+    ipc_rmid = 0
+    controls = {"shm": _LIBC.shmctl, "sem": _LIBC.semctl, "msg": _LIBC.msgctl}
+    return all(controls[kind](ident, 0, ipc_rmid, None) == 0 for kind, ident in found)
+
+
+def _readable(channel: socket.socket, timeout: float) -> bool:
+    ready, _, _ = select.select([channel], [], [], max(0.0, timeout))
+    return bool(ready)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _tail(fd: int, size: int, keep: str) -> bytes:
+    total = os.fstat(fd).st_size
+    start = max(0, total - size) if keep == "tail" else 0
+    return os.pread(fd, min(size, total), start)
+
+
+def runner_main() -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    config = read_frame(stdin)
+    if config is None:
+        return
+    runner = Runner(config[0])
+    stdout.write(encode_frame({"ready": True, "uid": runner.uid}))
+    stdout.flush()
+    while (frame := read_frame(stdin)) is not None:
+        try:
+            answer, blobs = runner.handle(*frame)
+        except Broken as error:
+            stdout.write(encode_frame({"error": str(error), "tainted": True}))
+            stdout.flush()
+            raise SystemExit(1) from error
+        except Exception:
+            answer, blobs = {"error": traceback.format_exc(), "tainted": True}, []
+        stdout.write(encode_frame(answer, blobs))
+        stdout.flush()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["zygote"]:
+    zygote_main(int(sys.argv[2]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["runner"]:
+    runner_main()

@@ -228,18 +228,18 @@ def _perfect_matching(table: list[list[Result]], usable: Callable[[Result], bool
 
 
 def all3(results: Iterable[Result]) -> Result:
-    unknown = False
-    for result in results:
-        if result is False:
-            return False
-        unknown |= result is None
-    return None if unknown else True
+    return _fold(results, decisive=False)
 
 
 def any3(results: Iterable[Result]) -> Result:
+    return _fold(results, decisive=True)
+
+
+def _fold(results: Iterable[Result], decisive: bool) -> Result:
+    """Three-valued and/or: the decisive value wins, else unknown beats the other value."""
     unknown = False
     for result in results:
-        if result is True:
-            return True
+        if result is decisive:
+            return decisive
         unknown |= result is None
-    return None if unknown else False
+    return None if unknown else not decisive

@@ -2,7 +2,8 @@
 
 Both sides are evaluated at the same points (none for constants; three pseudo-random points,
 or eight integer points when floor/factorial/binomial take variables) at two precisions, 50 and
-80 digits plus whatever the tree's numbers span (pi + 10^-70 gets 100 more). A difference that stays put when the precision rises is real, however tiny
+80 digits plus whatever the tree's numbers span (pi + 10^-70 gets 100 more).
+A difference that stays put when the precision rises is real, however tiny
 (1/2004! vs 1/2006! differ); a difference that shrinks with the precision is rounding noise.
 Anything else is reported as unknown rather than guessed.
 """

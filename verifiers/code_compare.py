@@ -1,0 +1,70 @@
+"""The one output-comparison policy for stdin/stdout tests.
+
+Outputs are compared token by token (tokens are separated by any whitespace, so spacing and
+line breaks do not matter). Two tokens match when:
+- they are the same text (ignoring case only when ``case_insensitive``, e.g. YES/yes);
+- both are integers of the same value, compared exactly however large;
+- both are decimal numbers and at least one has a fraction or exponent, and they differ by at
+  most 1e-6 absolutely or relatively (so 0.1000000 matches 0.1, and 2 matches 2.0000001).
+The token counts must be equal: a partial or an extra output never passes. A custom checker
+(``Checker``) replaces this policy for problems with several right answers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import msgspec
+
+TOLERANCE = 1e-6
+EXCERPT = 60
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+#: checker(input, expected, got) -> True when ``got`` is a right answer.
+Checker = Callable[[str, str, str], bool]
+
+
+class Mismatch(msgspec.Struct):
+    """Where an output first differs: token position and short excerpts of both sides."""
+
+    position: int
+    expected: str
+    got: str
+
+    def describe(self) -> str:
+        return f"token {self.position + 1}: expected {self.expected}, got {self.got}"
+
+
+def compare_outputs(expected: str, got: str, *, case_insensitive: bool = False) -> Mismatch | None:
+    """None when ``got`` matches ``expected`` under the policy above, else the first mismatch."""
+    wanted, produced = expected.split(), got.split()
+    for position, (want, have) in enumerate(zip(wanted, produced)):
+        if not tokens_match(want, have, case_insensitive=case_insensitive):
+            return Mismatch(position, _excerpt(want), _excerpt(have))
+    if len(wanted) != len(produced):
+        position = min(len(wanted), len(produced))
+        if len(produced) < len(wanted):
+            return Mismatch(position, _excerpt(wanted[position]), "end of output")
+        return Mismatch(position, "end of output", _excerpt(produced[position]))
+    return None
+
+
+def tokens_match(expected: str, got: str, *, case_insensitive: bool = False) -> bool:
+    if expected == got or (case_insensitive and expected.lower() == got.lower()):
+        return True
+    if _INTEGER.fullmatch(expected) and _INTEGER.fullmatch(got):
+        return int(expected) == int(got)
+    if _DECIMAL.fullmatch(expected) and _DECIMAL.fullmatch(got):
+        want, have = float(expected), float(got)
+        if math.isinf(want) or math.isinf(have):
+            return False  # too large to compare by tolerance; equal text was checked above
+        return math.isclose(want, have, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+    return False
+
+
+def _excerpt(token: str) -> str:
+    return repr(token if len(token) <= EXCERPT else token[:EXCERPT] + "...")

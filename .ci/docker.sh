@@ -6,11 +6,19 @@ set -euo pipefail
 
 log() { echo "[docker.sh] $*"; }
 
-if ! command -v dockerd >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; then
-    log "installing docker.io and iptables"
+# docker.io + iptables: the engine. python3 (+ sortedcontainers) and g++: what the offline image is made of
+# (`python -m sandbox build-image` copies these installed Debian packages when no registry answers).
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+dpkg -s python3-minimal libpython3-stdlib >/dev/null 2>&1 || missing+=(python3)
+dpkg -s python3-sortedcontainers >/dev/null 2>&1 || missing+=(python3-sortedcontainers)
+dpkg -s g++ >/dev/null 2>&1 || missing+=(g++)
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends docker.io iptables >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if ! docker info >/dev/null 2>&1; then
@@ -28,4 +36,4 @@ if ! docker info >/dev/null 2>&1; then
 fi
 log "docker engine $(docker version --format '{{.Server.Version}}') is up"
 
-true # build-image added later
+python -m sandbox build-image

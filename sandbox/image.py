@@ -22,7 +22,10 @@ from sandbox.docker import DEFAULT_IMAGE
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 RECIPE_LABEL = "thoughtmill.recipe"
 OFFLINE_RECIPE_VERSION = "1"
-OFFLINE_ROOT_PACKAGES = ("python3-minimal", "libpython3-stdlib", "g++", "dash")
+# sortedcontainers: LeetCode's Python has it, and some accepted solutions import it.
+OFFLINE_ROOT_PACKAGES = (
+    "python3-minimal", "libpython3-stdlib", "python3-sortedcontainers", "g++", "dash",
+)  # fmt: skip
 MERGED_USR_LINKS = ("bin", "lib", "lib64", "sbin")
 EMPTY_DIRS = {"tmp": 0o1777, "proc": 0o755, "sys": 0o755, "dev": 0o755, "etc": 0o755}
 ETC_FILES = {
@@ -158,7 +161,7 @@ def _package_closure() -> list[str]:
     if depends.returncode != 0 or missing:
         raise ImageBuildError(
             f"offline build needs these Debian packages installed: {', '.join(sorted(missing))} "
-            "(apt-get install -y --no-install-recommends python3 g++)"
+            "(apt-get install -y --no-install-recommends python3 python3-sortedcontainers g++)"
         )
     return installed
 

@@ -12,6 +12,7 @@ The token counts must be equal: a partial or an extra output never passes. A cus
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -41,15 +42,12 @@ class Mismatch(msgspec.Struct):
 
 def compare_outputs(expected: str, got: str, *, case_insensitive: bool = False) -> Mismatch | None:
     """None when ``got`` matches ``expected`` under the policy above, else the first mismatch."""
-    wanted, produced = expected.split(), got.split()
-    for position, (want, have) in enumerate(zip(wanted, produced)):
+    pairs = itertools.zip_longest(expected.split(), got.split())
+    for position, (want, have) in enumerate(pairs):
+        if want is None or have is None:  # one output ended first: never a pass
+            return Mismatch(position, _excerpt(want), _excerpt(have))
         if not tokens_match(want, have, case_insensitive=case_insensitive):
             return Mismatch(position, _excerpt(want), _excerpt(have))
-    if len(wanted) != len(produced):
-        position = min(len(wanted), len(produced))
-        if len(produced) < len(wanted):
-            return Mismatch(position, _excerpt(wanted[position]), "end of output")
-        return Mismatch(position, "end of output", _excerpt(produced[position]))
     return None
 
 
@@ -66,5 +64,7 @@ def tokens_match(expected: str, got: str, *, case_insensitive: bool = False) -> 
     return False
 
 
-def _excerpt(token: str) -> str:
+def _excerpt(token: str | None) -> str:
+    if token is None:
+        return "end of output"
     return repr(token if len(token) <= EXCERPT else token[:EXCERPT] + "...")

@@ -22,6 +22,8 @@ import pytest
 
 from engine.backends.base import GenerationRequest
 from engine.backends.openai_http import OpenAIBackend
+from engine.backends.replicas import ReplicaSet
+from engine.backends.vllm_metrics import parse_vllm_metrics
 from engine.config import Recipe, TeacherSpec, parse_recipe
 from engine.job import Job
 from engine.metrics import Snapshot
@@ -38,6 +40,7 @@ MAX_TOKENS = 24
 STOP = "q"  # in about half of this model's 24-token answers: both finish reasons occur
 IN_FLIGHT = 8  # slow enough that the in-process run is still going when it is killed
 KILL_AFTER = 12  # records on disk
+MAX_NUM_SEQS = 16  # the server's batch: more than this in flight queues there
 
 
 class Runs(msgspec.Struct):
@@ -94,7 +97,7 @@ def runs(tmp_path_factory):
     """Start the server and the in-process engine run; their model loads overlap."""
     harness.require_vllm_env()
     base = tmp_path_factory.mktemp("vllm")
-    server = harness.VLLMServer(base / "server.log")
+    server = harness.VLLMServer(base / "server.log", "--max-num-seqs", str(MAX_NUM_SEQS))
     questions = write_questions(base / "q.jsonl", QUESTIONS)
     config = base / "inproc.toml"
     config.write_text(recipe_text(server.url, questions, base / "out", "vllm"))
@@ -234,3 +237,71 @@ async def test_server_gives_the_same_text_per_seed_with_native_n_and_fan_out(run
     assert await texts([502], native_n=False) == native[2:3]
     assert len(set(native)) == 4
     assert not set(await texts([900, 901], native_n=True)) & set(native)
+
+
+async def drive(backend, seconds: float, workers: int) -> int:
+    """``workers`` loops sending n=1 requests for ``seconds``, as the engine's stage does."""
+    deadline = time.monotonic() + seconds
+    done = 0
+
+    async def worker(w: int) -> None:
+        nonlocal done
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            messages = [Message("user", f"Count to {w}.")]
+            await backend.generate(GenerationRequest(messages, [w * 10_000 + i], 32))
+            done += 1
+
+    await asyncio.gather(*(worker(w) for w in range(workers)))
+    return done
+
+
+async def test_metrics_steering_grows_in_flight_while_nothing_waits_and_stops_at_the_queue(runs):
+    runs.server.wait_ready()
+    model, url = str(harness.MODEL), runs.server.url
+    # Baseline: a fixed 48 in flight against a 16-sequence batch queues on the server.
+    fixed = OpenAIBackend(TeacherSpec(model=model, base_url=url, max_in_flight=48))
+    await fixed.start()
+    load = asyncio.ensure_future(drive(fixed, 3.0, workers=48))
+    await asyncio.sleep(2.0)
+    with urllib.request.urlopen(f"{runs.server.root}/metrics") as response:
+        fixed_load = parse_vllm_metrics(response.read().decode())
+    await load
+    await fixed.close()
+    assert fixed_load.waiting >= 16, fixed_load
+
+    spec = TeacherSpec(model=model, base_url=url, max_in_flight=48, server_metrics="vllm")
+    steered = ReplicaSet(spec)
+    await steered.start()
+    try:
+        assert await drive(steered, 8.0, workers=48) > 0
+    finally:
+        await steered.close()
+    history = list(steered.replicas[0].steering.controller.history)
+    assert len(history) >= 8
+    # Grew from its initial 8 while the server had room ...
+    assert max(o.ceiling for o in history) >= MAX_NUM_SEQS
+    # ... and once requests queued, stayed near the server's batch instead of 48.
+    first_queue = next(i for i, o in enumerate(history) if o.waiting > 0)
+    after = history[first_queue + 1 :]
+    assert after and max(o.ceiling for o in after) < 2 * MAX_NUM_SEQS
+    waiting = sorted(o.waiting for o in after)
+    assert waiting[len(waiting) // 2] < fixed_load.waiting / 4, waiting
+
+
+async def test_a_dead_replica_beside_real_vllm_is_taken_out_and_nothing_is_lost(runs):
+    runs.server.wait_ready()
+    dead = f"http://127.0.0.1:{harness.free_port()}/v1"
+    spec = TeacherSpec(model=str(harness.MODEL), base_urls=[dead, runs.server.url])
+    backend = ReplicaSet(spec)
+    await backend.start()
+    try:
+        messages = [Message("user", "Hello")]
+        requests = [GenerationRequest(messages, [s, s + 1], 8) for s in range(0, 24, 2)]
+        generations = await asyncio.gather(*(backend.generate(r) for r in requests))
+    finally:
+        await backend.close()
+    assert [len(g.completions) for g in generations] == [2] * 12
+    assert [r.healthy for r in backend.replicas] == [False, True]
+    assert backend.replicas[1].served == 12

@@ -3,6 +3,7 @@
 It injects latency, server-side RPM/TPM limits (429 + Retry-After), 5xx errors, garbage bodies,
 disconnects and truncation, and in answer-key mode it knows the gold answers and ends its
 reasoning-like reply in ``\\boxed{gold}`` at a configured rate, so a run's pass rate is known.
+Prompts that ask for a difficulty rating (engine.scoring's rubric) get ``mock_rating(problem)``.
 Replies are deterministic in (prompt, seed): with ``n`` > 1, choice ``i`` uses seed ``seed + i``
 as vLLM does.
 """
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import msgspec
 from aiohttp import web
+
+from engine.scoring.rubric import PROBLEM_CLOSE, PROBLEM_OPEN, RATING_LINE
 
 
 class MockOptions(msgspec.Struct, kw_only=True):
@@ -218,6 +221,8 @@ class MockTeacher:
 
     def _reply(self, prompt: str, seed: int | None) -> str:
         """Reasoning-like text ending in a boxed answer; deterministic in (prompt, seed)."""
+        if RATING_LINE in prompt:
+            return rating_reply(prompt)
         material = f"{seed}:{prompt}" if seed is not None else f"{self.rng.random()}:{prompt}"
         rng = random.Random(hashlib.blake2b(material.encode(), digest_size=8).digest())
         gold = self._gold(prompt)
@@ -238,6 +243,31 @@ class MockTeacher:
             if (gold := self.answers.get(line.strip())) is not None:
                 return gold
         return None
+
+
+# Difficulty rubrics (engine.scoring): a known rating per problem, said in varied ways after a
+# distractor sentence full of other numbers, so tests exercise the reply parser end to end.
+_RATING_PHRASES = ("Difficulty: {}", "I'd rate this a {}/10.", "**{}**", "So: $\\boxed{{{}}}$")
+
+
+def _problem_hash(problem: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(problem.strip().encode(), digest_size=8).digest(), "little"
+    )
+
+
+def mock_rating(problem: str) -> int:
+    """The 1-10 rating the mock gives ``problem`` under a difficulty rubric."""
+    return 1 + _problem_hash(problem) % 10
+
+
+def rating_reply(prompt: str) -> str:
+    """A rubric reply: the rating of the text between the problem tags (or the whole prompt)."""
+    start, end = prompt.find(PROBLEM_OPEN), prompt.rfind(PROBLEM_CLOSE)
+    problem = prompt[start + len(PROBLEM_OPEN) : end] if 0 <= start < end else prompt
+    phrase = _RATING_PHRASES[_problem_hash(problem) // 10 % len(_RATING_PHRASES)]
+    reasons = "Up to 10^5 values and 2 query types: level 3 to 5 techniques."
+    return f"{reasons}\n\n{phrase.format(mock_rating(problem))}"
 
 
 async def serve(teacher: MockTeacher, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:

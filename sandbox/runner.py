@@ -36,7 +36,7 @@ import traceback
 
 FRAME_HEADER = struct.Struct(">II")
 ZYGOTE_MESSAGE_BYTES = 1 << 16
-SWEEP_SECONDS = 3.0
+SWEEP_SECONDS = 1.5
 ZYGOTE_ANSWER_SECONDS = 10.0
 STACK_BYTES = 64 << 20
 OPEN_FILES = 256
@@ -148,7 +148,7 @@ def _become_job(job: dict, fds: list[int]) -> None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            _LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as after an exec: /proc/PID is the job's
+            _LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as after an exec: /proc/self is the job's
         os.umask(0o022)
         os.mkdir(job["cwd"], 0o711)  # the runner may fetch a named artifact
         os.chdir(job["cwd"])
@@ -233,9 +233,11 @@ class Runner:
 
     def __init__(self, config: dict) -> None:
         self.uid: int | None = config["uid"]
-        self.bin_dir = os.path.join(config["work_root"], "bin")
-        self.jobs_dir = os.path.join(config["work_root"], "w")
-        for path, mode in ((self.bin_dir, 0o755), (self.jobs_dir, 0o1777)):
+        root = config["work_root"]
+        self.bin_dir = os.path.join(root, "bin")
+        self.jobs_dir = os.path.join(root, "w")
+        # Jobs may write only in their own folder below jobs_dir (and /dev/shm, swept too).
+        for path, mode in ((root, 0o755), (self.bin_dir, 0o755), (self.jobs_dir, 0o1777)):
             os.makedirs(path, exist_ok=True)
             os.chmod(path, mode)
         self.language: dict | None = None
@@ -382,7 +384,7 @@ class Sweeper:
         for _attempt in range(2):
             try:
                 self.channel.send(b"sweep")
-                if _readable(self.channel, SWEEP_SECONDS + 1):
+                if _readable(self.channel, SWEEP_SECONDS + 0.5):
                     answer = self.channel.recv(16)
                     if answer:
                         return answer == b"ok"
@@ -457,9 +459,8 @@ def _kill_all() -> bool:
 
 
 def _living_processes_of(uid: int) -> list[int]:
-    """Pids of processes owned by ``uid`` that are not zombies (other than this process).
-
-    /proc/PID belongs to the process's uid because jobs are kept dumpable (see _become_job)."""
+    """Pids of processes owned by ``uid`` that are not zombies (other than this process);
+    /proc/PID itself belongs to the process's uid, dumpable or not."""
     found, me = [], str(os.getpid())
     for name in os.listdir("/proc"):
         if not name.isdigit() or name == me:

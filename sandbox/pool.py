@@ -193,10 +193,18 @@ class Pool:
     async def _lease(self) -> AsyncIterator[Worker]:
         if self._closed:
             raise RuntimeError("the sandbox pool is closed")
-        try:
-            worker = await asyncio.wait_for(self._idle.get(), self.lease_timeout_s)
-        except (asyncio.TimeoutError, TimeoutError) as error:
-            raise WorkerLost(f"no sandbox runner free within {self.lease_timeout_s:g} s") from error
+        deadline = asyncio.get_running_loop().time() + self.lease_timeout_s
+        while True:
+            timeout = deadline - asyncio.get_running_loop().time()
+            try:
+                worker = await asyncio.wait_for(self._idle.get(), max(0.0, timeout))
+            except (asyncio.TimeoutError, TimeoutError) as error:
+                raise WorkerLost(
+                    f"no sandbox runner free within {self.lease_timeout_s:g} s"
+                ) from error
+            if worker.alive:
+                break
+            self._spawn(self._replace(worker))  # died while idle
         try:
             yield worker
         finally:
@@ -210,6 +218,14 @@ class Pool:
     def _adopt(self, worker: Worker) -> None:
         self._workers.add(worker)
         self._idle.put_nowait(worker)
+        self._spawn(self._watch(worker))
+
+    async def _watch(self, worker: Worker) -> None:
+        """Replace a runner as soon as its process ends, even while it sits idle."""
+        await worker.process.wait()
+        worker.alive = False
+        if not self._closed:
+            self._spawn(self._replace(worker))
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)
@@ -217,6 +233,8 @@ class Pool:
         task.add_done_callback(self._tasks.discard)
 
     async def _replace(self, broken: Worker) -> None:
+        if broken not in self._workers:
+            return  # already being replaced
         self._workers.discard(broken)
         self.replaced += 1
         log.warning("replacing sandbox runner %s: %s", broken.name, broken.last_words())

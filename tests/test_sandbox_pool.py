@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from sandbox import Limits, Pool, Program, get_language, open_pool
+from sandbox import Limits, Pool, Program, open_pool
 from tests.sandbox_fixtures import POOL_SIZE, TIGHT, require_docker
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -151,13 +151,3 @@ async def test_unicode_and_large_input_round_trip(pool: Pool) -> None:
     source = "import sys\nsys.stdout.write(sys.stdin.read()[::-1])"
     result = await pool.run(Program("python", source), text)
     assert result.ok and result.stdout == text[::-1]
-
-
-def test_unknown_language_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="unknown language 'cobol'"):
-        get_language("cobol")
-
-
-def test_bad_limits_name_the_field() -> None:
-    with pytest.raises(ValueError, match=r"Limits\.time_s must be positive"):
-        Limits(time_s=0)

@@ -36,6 +36,8 @@ ERROR_IN_TEST = re.compile(r"^in test (\d+)$", re.MULTILINE)
 class TestFormatError(ValueError):
     """Tests that are not in any accepted shape; the message names the field."""
 
+    __test__ = False  # not a pytest test class
+
 
 class StdioCase(msgspec.Struct, frozen=True):
     input: str

@@ -35,6 +35,7 @@ from engine.backends.vllm_metrics import ServerLoad, parse_vllm_metrics  # noqa:
 from engine.config import TeacherSpec  # noqa: E402
 from engine.records import Message  # noqa: E402
 from tests.vllm_support import harness  # noqa: E402
+from tests.vllm_support.load import drive  # noqa: E402
 
 
 def prompts(count: int, n: int, max_tokens: int) -> list[GenerationRequest]:
@@ -65,24 +66,6 @@ async def throughput(backend: Backend, requests: list[GenerationRequest]) -> dic
     }
 
 
-async def drive(backend: Backend, seconds: float, workers: int, max_tokens: int) -> int:
-    """``workers`` loops of n=1 requests for ``seconds``; returns the samples finished."""
-    deadline = time.monotonic() + seconds
-    done = 0
-
-    async def worker(w: int) -> None:
-        nonlocal done
-        i = 0
-        while time.monotonic() < deadline:
-            i += 1
-            message = [Message("user", f"Worker {w} asks question {i}.")]
-            await backend.generate(GenerationRequest(message, [w * 100_000 + i], max_tokens))
-            done += 1
-
-    await asyncio.gather(*(worker(w) for w in range(workers)))
-    return done
-
-
 async def watch_queue(root: str, interval_s: float, into: list[tuple[float, ServerLoad]]) -> None:
     """The server's load every ``interval_s``, for the fixed-in-flight run."""
     started = time.monotonic()
@@ -102,7 +85,9 @@ async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict
     queue: list[tuple[float, ServerLoad]] = []
     watcher = asyncio.ensure_future(watch_queue(server.root, 0.5, queue))
     try:
-        fixed_done = await drive(fixed, args.seconds, args.workers, args.max_tokens)
+        fixed_done = len(
+            await drive(fixed, args.workers, seconds=args.seconds, max_tokens=args.max_tokens)
+        )
     finally:
         watcher.cancel()
         await fixed.close()
@@ -113,7 +98,9 @@ async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict
     steered = ReplicaSet(steered_spec)
     await steered.start()
     try:
-        steered_done = await drive(steered, args.seconds, args.workers, args.max_tokens)
+        steered_done = len(
+            await drive(steered, args.workers, seconds=args.seconds, max_tokens=args.max_tokens)
+        )
     finally:
         await steered.close()
     history = list(steered.replicas[0].steering.controller.history)

@@ -31,6 +31,7 @@ from engine.records import Message, Sample
 from tests.conftest import recipe_toml, write_questions
 from tests.test_job import assert_exactly_once, read_samples
 from tests.vllm_support import harness
+from tests.vllm_support.load import drive
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -239,31 +240,13 @@ async def test_server_gives_the_same_text_per_seed_with_native_n_and_fan_out(run
     assert not set(await texts([900, 901], native_n=True)) & set(native)
 
 
-async def drive(backend, seconds: float, workers: int) -> int:
-    """``workers`` loops sending n=1 requests for ``seconds``, as the engine's stage does."""
-    deadline = time.monotonic() + seconds
-    done = 0
-
-    async def worker(w: int) -> None:
-        nonlocal done
-        i = 0
-        while time.monotonic() < deadline:
-            i += 1
-            messages = [Message("user", f"Count to {w}.")]
-            await backend.generate(GenerationRequest(messages, [w * 10_000 + i], 32))
-            done += 1
-
-    await asyncio.gather(*(worker(w) for w in range(workers)))
-    return done
-
-
 async def test_metrics_steering_grows_in_flight_while_nothing_waits_and_stops_at_the_queue(runs):
     runs.server.wait_ready()
     model, url = str(harness.MODEL), runs.server.url
     # Baseline: a fixed 48 in flight against a 16-sequence batch queues on the server.
     fixed = OpenAIBackend(TeacherSpec(model=model, base_url=url, max_in_flight=48))
     await fixed.start()
-    load = asyncio.ensure_future(drive(fixed, 3.0, workers=48))
+    load = asyncio.ensure_future(drive(fixed, workers=48, seconds=3.0))
     await asyncio.sleep(2.0)
     with urllib.request.urlopen(f"{runs.server.root}/metrics") as response:
         fixed_load = parse_vllm_metrics(response.read().decode())
@@ -275,7 +258,7 @@ async def test_metrics_steering_grows_in_flight_while_nothing_waits_and_stops_at
     steered = ReplicaSet(spec)
     await steered.start()
     try:
-        assert await drive(steered, 8.0, workers=48) > 0
+        assert await drive(steered, workers=48, seconds=8.0)
     finally:
         await steered.close()
     history = list(steered.replicas[0].steering.controller.history)

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.base import BackendError, GenerationRequest
+from engine.backends.base import BackendError
 from engine.backends.replicas import ReplicaSet
 from engine.config import TeacherSpec, parse_recipe
 from engine.job import Job, make_backend
 from engine.metrics import Metrics
-from engine.records import Message
 from tests.conftest import REPO, recipe_toml, write_questions
 from tests.test_job import assert_exactly_once, read_samples
 from tests.vllm_support.harness import free_port
+from tests.vllm_support.load import drive, request
 
 
 class MockServer:
@@ -82,10 +82,6 @@ def teacher(urls: list[str], **overrides: object) -> TeacherSpec:
     return TeacherSpec(**settings)  # type: ignore[arg-type]
 
 
-def request(i: int) -> GenerationRequest:
-    return GenerationRequest([Message("user", f"Compute {i} + 1.")], [i], max_tokens=64)
-
-
 @contextlib.asynccontextmanager
 async def replica_set(spec: TeacherSpec):
     backend = ReplicaSet(spec, Metrics())
@@ -96,23 +92,10 @@ async def replica_set(spec: TeacherSpec):
         await backend.close()
 
 
-async def run_workers(backend: ReplicaSet, requests: int, workers: int) -> list:
-    """``workers`` loops sending requests one after another, as the engine's stage does."""
-    queue = iter(range(requests))
-    results = []
-
-    async def worker() -> None:
-        for i in queue:
-            results.append(await backend.generate(request(i)))
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return results
-
-
 async def test_least_outstanding_sends_most_requests_to_the_faster_replica():
     with mock_servers(5, 120) as (fast, slow):
         async with replica_set(teacher([fast.url, slow.url])) as backend:
-            results = await run_workers(backend, requests=120, workers=8)
+            results = await drive(backend, workers=8, requests=120)
         served = [r.served for r in backend.replicas]
         assert served == [fast.requests(), slow.requests()]  # each request sent exactly once
     assert len(results) == 120

@@ -14,7 +14,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
@@ -122,16 +122,19 @@ async def export(outdir: Path, dest: Path, spec: ExportSpec) -> ExportReport:
     paths = shards.list_shards(outdir, manifest.name)
     current = manifest.recipe_hash if spec.recipes == "current" else None
     votes = Votes()
-    if any(spec.policy(domain) == "majority" for domain in ("math", "code", "science")):
+    if any(spec.policy(domain) == "majority" for domain in get_args(Domain)):
         for sample in _candidates(paths, spec, current, Counter()):
             votes.add(sample)
     staging = dest.with_name(dest.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)  # left by an export that did not finish
+    # a shard rotates at a flush, so flush at least every shard_records
     output = OutputSpec(
-        dir=str(staging), shard_records=spec.shard_records, flush_records=1024,
+        dir=str(staging),
+        shard_records=spec.shard_records,
+        flush_records=min(1024, spec.shard_records),
         zstd_level=spec.zstd_level,
-    )  # fmt: skip
+    )
     writer = ShardWriter(staging, spec.name, 0, output, 0)
     dropped: Counter[str] = Counter()
     domains_in: Counter[str] = Counter()

@@ -11,6 +11,7 @@ MinHash + MinHashLSH (what the vectorized near dedup replaces).
 
     python bench/recipe_stages.py                    # 100k and 1M questions
     python bench/recipe_stages.py --sizes 20000      # quick look
+    python bench/recipe_stages.py --sizes 1000000 --stages generate,dedup_near
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def run_stage(stage: str, size: int) -> dict:
         "size": size,
         "timed": seen,
         "seconds": round(seconds, 3),
-        "questions_per_s": round(seen / seconds) if seconds else None,
+        "questions_per_s": round(seen / seconds) if stage != "generate" else None,
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "planted": {k or "ordinary": v for k, v in planted.items()},
         "dropped": {k or "ordinary": v for k, v in caught.items()},
@@ -240,6 +241,7 @@ def measure(stage: str, size: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated sizes")
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages")
     parser.add_argument("--worker", nargs=2, metavar=("STAGE", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -248,18 +250,19 @@ def main() -> None:
     results = []
     print(f"{'stage':<16}{'size':>9}{'timed':>9}{'q/s':>10}{'peak MiB':>10}{'x base':>8}  dropped")
     for size in (int(s) for s in args.sizes.split(",")):
-        rows = {stage: measure(stage, size) for stage in STAGES}
-        base_rss = rows["generate"]["peak_rss_mib"]
+        rows = {stage: measure(stage, size) for stage in args.stages.split(",")}
+        base_rss = rows["generate"]["peak_rss_mib"] if "generate" in rows else None
         baselines = {"decont": "pairwise_fuzzy", "dedup_near": "datasketch_near"}
         for stage, row in rows.items():
-            row["rss_over_generate_mib"] = round(row["peak_rss_mib"] - base_rss, 1)
+            over = None if base_rss is None else round(row["peak_rss_mib"] - base_rss, 1)
+            row["rss_over_generate_mib"] = over
             base = rows.get(baselines.get(stage, ""))
             row["speedup"] = (
                 round(row["questions_per_s"] / base["questions_per_s"], 1) if base else None
             )
             speedup = f"{row['speedup']}x" if row["speedup"] else "-"
             print(
-                f"{stage:<16}{size:>9}{row['timed']:>9}{row['questions_per_s'] or 0:>10}"
+                f"{stage:<16}{size:>9}{row['timed']:>9}{row['questions_per_s'] or '-':>10}"
                 f"{row['peak_rss_mib']:>10}{speedup:>8}  {row['dropped']}"
             )
             results.append(row)

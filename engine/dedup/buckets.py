@@ -2,9 +2,9 @@
 
 Most entries live in two sorted numpy arrays (12 bytes an entry, where a dict entry with its int
 key costs about 100); the newest sit in a dict until there are ``FLUSH_ENTRIES`` of them, and
-are then merged in (a stable sort of two sorted runs is a linear merge). Lookups into the arrays
-are vectorized over a whole batch; ``flush`` runs only between batches, so a batch sees fixed
-arrays plus the dict, which holds what the batch itself added.
+are then sorted and inserted in one linear pass (``np.insert``; the arrays are copied once).
+Lookups into the arrays are vectorized over a whole batch; ``flush`` runs only between batches,
+so a batch sees fixed arrays plus the dict, which holds what the batch itself added.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ class Buckets:
                 keys[position], values[position] = key, index
                 position += 1
         order = np.argsort(keys, kind="stable")
-        keys = np.concatenate([self._keys, keys[order]])
-        values = np.concatenate([self._values, values[order]])
-        merged = np.argsort(keys, kind="stable")  # two sorted runs: a linear merge
-        self._keys, self._values = keys[merged], values[merged]
+        keys, values = keys[order], values[order]
+        at = np.searchsorted(self._keys, keys, side="right")  # after older equal keys
+        self._keys = np.insert(self._keys, at, keys)
+        self._values = np.insert(self._values, at, values)
         self._recent.clear()
         self._recent_entries = 0

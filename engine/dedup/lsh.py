@@ -4,7 +4,8 @@ A signature is cut into ``bands`` of ``rows`` values; texts sharing a whole band
 same bucket and become candidates, and a candidate counts only when the estimated Jaccard
 similarity of the two signatures (the share of equal values) reaches the threshold. Kept
 signatures are stored as their low 16 bits (b-bit MinHash: unequal values then agree by chance
-once in 65,536, a negligible bias), 256 bytes a text at 128 permutations.
+once in 65,536, a negligible bias), 256 bytes a text at 128 permutations, in fixed blocks so
+that growing never copies them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from engine.dedup.buckets import Buckets
 
+SIGNATURE_BLOCK = 1 << 16
 _BAND_MIX = np.uint64(0x100000001B3)
 _SALT = np.uint64(0x9E3779B97F4A7C15)
 
@@ -63,7 +65,7 @@ class BandIndex:
         # One key space for all bands: each band's keys are salted differently.
         self._salts = np.arange(1, self.bands + 1, dtype=np.uint64) * _SALT
         self._buckets = Buckets()
-        self._kept = np.empty((1024, num_perm), dtype=np.uint16)
+        self._blocks: list[np.ndarray] = []  # kept signatures, SIGNATURE_BLOCK rows each
         self.size = 0
 
     def _band_keys(self, signatures: np.ndarray) -> np.ndarray:
@@ -88,18 +90,22 @@ class BandIndex:
         self._buckets.lookup_recent(probe.keys, candidates)
         if not candidates:
             return None
-        indices = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-        agree = (self._kept[indices] == probe.signature.astype(np.uint16)).mean(axis=1)
+        indices = sorted(candidates)
+        stored = np.stack(
+            [self._blocks[i // SIGNATURE_BLOCK][i % SIGNATURE_BLOCK] for i in indices]
+        )
+        agree = (stored == probe.signature.astype(np.uint16)).mean(axis=1)
         best = int(np.argmax(agree))
         if agree[best] < self.threshold:
             return None
-        return Match(int(indices[best]), float(agree[best]))
+        return Match(indices[best], float(agree[best]))
 
     def insert(self, probe: Probe) -> int:
         index = self.size
-        if index == len(self._kept):
-            self._kept = np.concatenate([self._kept, np.empty_like(self._kept)])
-        self._kept[index] = probe.signature
+        if index % SIGNATURE_BLOCK == 0:
+            width = len(probe.signature)
+            self._blocks.append(np.empty((SIGNATURE_BLOCK, width), dtype=np.uint16))
+        self._blocks[-1][index % SIGNATURE_BLOCK] = probe.signature
         self.size += 1
         self._buckets.add(probe.keys, index)
         return index

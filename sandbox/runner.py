@@ -41,6 +41,13 @@ ZYGOTE_ANSWER_SECONDS = 10.0
 STACK_BYTES = 64 << 20
 OPEN_FILES = 256
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Imported once by the zygote, so jobs that import them pay nothing (they cost a fresh Python
+# about 45 ms together). Never a module with import-time state that jobs must not share,
+# such as random's seed.
+PRELOADED = (
+    "bisect", "collections", "functools", "heapq", "itertools", "math", "operator", "re",
+    "string", "typing",
+)  # fmt: skip
 MEMORY_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory")
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -93,6 +100,8 @@ def read_frame(stream) -> tuple[dict, list[bytes]] | None:
 def zygote_main(fd: int) -> None:
     """Fork a job per request; the child never comes back (it execs or exits)."""
     channel = socket.socket(fileno=fd)
+    for module in PRELOADED:
+        __import__(module)
     gc.freeze()  # children then leave the inherited heap alone (fewer copy-on-write faults)
     channel.send(b'{"ready": true}')
     while True:

@@ -56,11 +56,13 @@ def _summary(job: jobs.Job) -> str:
         f"({s.samples_skipped_resume} already present), {s.questions_done} questions done",
         f"requests {s.requests}  retries {s.retries}  429s {s.rate_limited}  "
         f"truncated {s.truncated}  failures {s.failures or 0}",
-        f"output {job.output.directory}: {job.output.records} records in "
-        f"{job.output.shard_count} shards",
+        f"output {job.output.directory}: {job.output.samples.records} records in "
+        f"{job.output.samples.shard_count} shards",
     ]
     if s.pass_rate is not None:
         lines.append(f"pass rate {100 * s.pass_rate:.1f}% ({s.passed}/{s.verified} verified)")
+    lines.append("funnel (all runs for samples, this run before sampling):")
+    lines.append(job.funnel.table())
     return "\n".join(lines)
 
 
@@ -108,14 +110,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     directory = Path(args.outdir)
     if not directory.is_dir():
         raise ConfigError(f"{directory}: no such output directory")
-    summary = summarize(directory)
+    streams = summarize(directory)
     if args.json:
-        print(msgspec.json.encode(summary).decode())
+        print(msgspec.json.encode(streams).decode())
         return jobs.EXIT_OK
-    print(f"{directory}: {summary.records} records, {summary.questions} questions, "
-          f"{summary.shards} closed shards, {summary.open_parts} open")  # fmt: skip
-    for outcome, count in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
-        print(f"  {outcome:<24} {count}")
+    for name, summary in streams.items():
+        print(
+            f"{name}: {summary.records} records, {summary.questions} questions, "
+            f"{summary.shards} closed shards, {summary.open_parts} open"
+        )
+        for outcome, count in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
+            print(f"  {outcome:<32} {count}")
     return jobs.EXIT_OK
 
 

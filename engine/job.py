@@ -11,19 +11,35 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from engine.backends.base import Backend
-from engine.config import Recipe, TeacherSpec
+from engine.config import Recipe
+from engine.curate import (
+    Exclusions,
+    FilterStage,
+    Funnel,
+    ScoredSink,
+    SkipHandled,
+    known_ids,
+    scored_questions,
+    select_top,
+)
+from engine.decont import Decontaminator
+from engine.dedup import Dedup
 from engine.generate.stages import GenerateStage, PlanStage, Tracker
 from engine.metrics import Metrics
-from engine.pipeline import Pipeline
+from engine.mixing import Mixer
+from engine.pipeline import Pipeline, Stage
 from engine.records import Question
+from engine.scoring import scoring_stages
+from engine.select import SelectSpec, TopN, load_selection
 from engine.sources import Source
+from engine.specs import TeacherSpec
 from engine.storage.output import OutputDir
-from engine.storage.shards import ShardWriter
-from engine.storage.sink import WriteStage
+from engine.storage.sink import RecordSink, WriteStage
 from engine.verification import VerifyStage
 
 EXIT_OK = 0
@@ -35,8 +51,12 @@ EXIT_FORCED = 130
 
 
 def questions(recipe: Recipe) -> Iterator[Question]:
-    """The recipe's questions, source after source, streamed; capped by limits.max_questions."""
-    stream = itertools.chain.from_iterable(Source(spec) for spec in recipe.sources)
+    """The recipe's questions, streamed: mixed by quota and weight when ``[mix]`` is set, else
+    source after source; capped by limits.max_questions."""
+    if recipe.mix is not None:
+        stream: Iterator[Question] = iter(Mixer.from_specs(recipe.mix, recipe.sources))
+    else:
+        stream = itertools.chain.from_iterable(Source(spec) for spec in recipe.sources)
     return itertools.islice(stream, recipe.limits.max_questions or None)
 
 
@@ -95,17 +115,28 @@ async def mock_teacher_for(recipe: Recipe) -> AsyncIterator[Recipe]:
 
 
 class Job:
-    """One run of a recipe into its output directory."""
+    """One run of a recipe into its output directory.
+
+    Without scoring or selection: source -> filter -> plan -> generate -> verify -> write.
+    With them, first curation (source -> filter -> score -> scored shards), then the top-N
+    barrier (persisted selection), then sampling over the selection.
+    """
 
     def __init__(self, recipe: Recipe, *, allow_recipe_change: bool = False):
         self.recipe = recipe
         self.allow_recipe_change = allow_recipe_change
         self.metrics = Metrics()
+        self.funnel = Funnel()
         self.recipe_hash = recipe.sample_hash()
         self.output = OutputDir(Path(recipe.output.dir), recipe.job.name, recipe.job.worker)
         self.pipeline: Pipeline | None = None
         self.signals = 0
         self.forced = False
+        self.complete = False
+
+    @property
+    def stopped(self) -> bool:
+        return self.signals > 0
 
     def on_signal(self) -> None:
         """First signal: stop taking new work and drain. Second: abandon in-flight work now."""
@@ -124,44 +155,120 @@ class Job:
         done = self.output.open(
             self.recipe_hash, msgspec.to_builtins(recipe), self.allow_recipe_change
         )
+        exclusions = Exclusions(self.output.stream("excluded"), recipe.output, self.funnel)
         counting = asyncio.ensure_future(self._count_questions())
         tracker = Tracker(metrics)
-        writer = ShardWriter(
-            self.output.directory, recipe.job.name, recipe.job.worker, recipe.output,
-            self.output.next_seq,
-        )  # fmt: skip
-        sink = WriteStage(writer, tracker, metrics)
+        samples = RecordSink(self.output.samples.writer(recipe.output))
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self._finish, samples, exclusions, tracker, counting)
             recipe = await stack.enter_async_context(mock_teacher_for(recipe))
+            metrics.state = "running"
+            filters = self._filters(exclusions)
+            if recipe.scorer is not None or recipe.select is not None:
+                selected = await self._curate(stack, recipe, filters, exclusions)
+                if selected is None:
+                    return self._exit_code()
+                source, filters = selected, []
+            else:
+                source = self._counted(questions(recipe))
             backend = make_backend(recipe.teacher, metrics)
             await backend.start()
             stack.push_async_callback(backend.close)
             verify = await stack.enter_async_context(VerifyStage(recipe.verify, metrics))
             stages = [
+                *filters,
                 PlanStage(recipe, done, tracker),
                 GenerateStage(recipe, backend, self.recipe_hash, metrics),
                 verify,
-                sink,
+                WriteStage(samples, tracker, metrics),
             ]
-            self.pipeline = Pipeline(questions(recipe), stages, recipe.limits.queue_size)
-            ticker = asyncio.ensure_future(sink.flush_every(recipe.output.flush_seconds))
-            metrics.state = "running"
-            try:
-                await self.pipeline.run()
-            except asyncio.CancelledError:
-                if not self.forced:
-                    raise
-            finally:
-                ticker.cancel()
-                counting.cancel()
-                await sink.close()
-                for _, index in writer.closed_shards:
-                    self.output.add_closed(index)
-                finished = self.signals == 0 and not tracker.pending
-                metrics.state = "finished" if finished else "interrupted"
-                self.output.write_manifest(metrics.state)
+            await self._run(source, stages, [samples, exclusions.sink])
+            self.complete = not tracker.pending
+        return self._exit_code()
+
+    def _exit_code(self) -> int:
         return EXIT_FORCED if self.forced else EXIT_OK
 
+    def _filters(self, exclusions: Exclusions) -> list[FilterStage]:
+        recipe = self.recipe
+        if recipe.decont is None and recipe.dedup is None:
+            return []
+        decont = Decontaminator(recipe.decont) if recipe.decont else None
+        dedup = Dedup(recipe.dedup) if recipe.dedup else None
+        return [FilterStage(decont, dedup, exclusions, self.funnel)]
+
+    async def _curate(
+        self,
+        stack: contextlib.AsyncExitStack,
+        recipe: Recipe,
+        filters: list[FilterStage],
+        exclusions: Exclusions,
+    ) -> Iterator[Question] | None:
+        """Curation and the top-N barrier; the persisted selection, or None when stopped."""
+        name = f"{recipe.job.name}_selection-{recipe.curation_hash()}.jsonl.zst"
+        path = self.output.directory / name
+        if (selection := load_selection(path)) is not None:
+            return selection
+        scored_stream = self.output.stream("scored")
+        handled = known_ids(scored_stream) | exclusions.written
+        scored = RecordSink(scored_stream.writer(recipe.output))
+        stages: list[Stage] = [*filters, SkipHandled(handled, self.funnel)]
+        if recipe.scorer is not None:
+            scorer = make_backend(recipe.scorer, self.metrics)
+            await scorer.start()
+            stack.push_async_callback(scorer.close)
+            stages += scoring_stages(recipe.scorer, scorer, exclusions.on_unscored)
+        stages.append(ScoredSink(scored, self.funnel))
+        try:
+            await self._run(self._counted(questions(recipe)), stages, [scored, exclusions.sink])
+        finally:
+            await scored.close()
+        if self.stopped:
+            return None
+        top = TopN(recipe.select or SelectSpec())
+        await select_top(scored_questions(scored_stream), top, path, exclusions, recipe.output)
+        return load_selection(path)
+
+    def _counted(self, source: Iterator[Question]) -> Iterator[Question]:
+        for question in source:
+            self.funnel.count("read", question.domain, question.source)
+            yield question
+
+    async def _run(self, source: Any, stages: list[Stage], sinks: list[RecordSink]) -> None:
+        """Run one pipeline while its sinks flush on a timer; a forced stop is not an error."""
+        self.pipeline = Pipeline(source, stages, self.recipe.limits.queue_size)
+        if self.stopped:
+            self.pipeline.stop()
+        seconds = self.recipe.output.flush_seconds
+        tickers = [asyncio.ensure_future(sink.flush_every(seconds)) for sink in sinks]
+        try:
+            await self.pipeline.run()
+        except asyncio.CancelledError:
+            if not self.forced:
+                raise
+        finally:
+            for ticker in tickers:
+                ticker.cancel()
+
+    async def _finish(
+        self,
+        samples: RecordSink,
+        exclusions: Exclusions,
+        tracker: Tracker,
+        counting: asyncio.Future[None],
+    ) -> None:
+        """Seal every open shard and record the outcome in the manifest."""
+        counting.cancel()
+        await exclusions.sink.close()
+        await samples.close()
+        for _, index in samples.writer.closed_shards:
+            self.output.samples.add_closed(index)
+        for outcome, count in self.output.samples.outcomes.items():
+            domain, _, label = outcome.partition(":")
+            self.funnel.count("sample", domain, label, count)
+        finished = self.complete and not self.stopped
+        self.metrics.state = "finished" if finished else "interrupted"
+        self.output.write_manifest(self.metrics.state, self.funnel.as_dict())
 
     async def _count_questions(self) -> None:
         """Total for progress and ETA: counted in a thread from local sources (not the hub)."""

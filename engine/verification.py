@@ -7,7 +7,7 @@ import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
-from engine.config import VerifySpec
+from engine.specs import VerifySpec
 from engine.generate.stages import Item
 from engine.metrics import Metrics
 from engine.pipeline import Emit

@@ -35,9 +35,9 @@ def test_demo_runs_offline_and_reports_the_configured_pass_rate(tmp_path):
     )
 
     status = run_cli("status", str(tmp_path / "out"), "--json")
-    summary = json.loads(status.stdout)
+    summary = json.loads(status.stdout)["demo"]
     assert summary["records"] == 160 and summary["questions"] == 40 and summary["open_parts"] == 0
-    assert summary["outcomes"]["passed"] == round(rate * 160)
+    assert summary["outcomes"]["math:passed"] == round(rate * 160)
 
     cat = run_cli("cat", str(tmp_path / "out"))
     records = [json.loads(line) for line in cat.stdout.splitlines()]

@@ -80,6 +80,22 @@ async def test_429_storm_honours_retry_after_and_recovers(mock_teacher):
     assert time.monotonic() - started >= 1.8  # 20 requests beyond the burst at 10/s
 
 
+async def test_rate_limits_beyond_patience_end_as_typed_failure(mock_teacher):
+    async with mock_teacher(rpm=1) as mock:  # one request, then Retry-After: 60
+        backend = OpenAIBackend(spec(mock.url, rate_limit_patience_s=2), Metrics())
+        await backend.start()
+        try:
+            first = await backend.generate(request(n=1))
+            started = time.monotonic()
+            with pytest.raises(BackendError) as error:
+                await backend.generate(request(n=1))
+        finally:
+            await backend.close()
+    assert len(first.completions) == 1
+    assert error.value.failure.kind == "rate_limited" and error.value.failure.status == 429
+    assert time.monotonic() - started < 2  # gave up at once: the wait asked exceeds patience
+
+
 @pytest.mark.parametrize(
     ("fault", "kind"),
     [

@@ -107,9 +107,10 @@ async def test_output_dir_resume_and_recipe_guard(tmp_path):
     await writer.flush()  # one sealed shard, one open part
     out = OutputDir(tmp_path, "job")
     done = out.open("h", {"teacher": "x"})
-    assert done.samples == 12 and out.next_seq == 2
+    assert done.samples == 12 and out.samples.next_seq == 2
     assert done.missing("q0", 3) == [1, 2] and done.missing("q1", 3) == [0, 2]
-    assert summarize(tmp_path).records == 12 and summarize(tmp_path).open_parts == 0
+    summary = summarize(tmp_path)["job"]
+    assert summary.records == 12 and summary.open_parts == 0
     with pytest.raises(RecipeChanged, match="--allow-recipe-change"):
         OutputDir(tmp_path, "job").open("other", {})
     assert OutputDir(tmp_path, "job").open("other", {}, allow_change=True).samples == 0

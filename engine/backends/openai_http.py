@@ -12,7 +12,7 @@ import msgspec
 
 from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
 from engine.backends.limits import RequestLimiter, retry_after
-from engine.config import TeacherSpec
+from engine.specs import TeacherSpec
 from engine.metrics import Metrics
 from engine.records import Failure
 
@@ -73,7 +73,8 @@ class OpenAIBackend:
     Native ``n`` when the server takes it (one request for all samples; vLLM gives sample i the
     seed ``seed + i``, which is the seed recorded), else fan-out of n=1 requests with each
     sample's own seed. Retries 429, 5xx, timeouts, connection errors and garbage bodies with
-    exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once.
+    exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once. 429s
+    do not use up ``max_attempts``: they are retried until ``rate_limit_patience_s`` has passed.
     """
 
     name = "openai"
@@ -164,18 +165,24 @@ class OpenAIBackend:
         """One logical request with retries; returns completions and the attempt count."""
         body = self._body(request, seed, n)
         estimate = self._estimate_tokens(body, request, n)
-        attempt = 0
+        attempt = failures = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             try:
                 return await self._attempt(body, estimate, n), attempt
             except _Retry as retry:
-                if attempt >= self.spec.max_attempts:
+                # 429 means "wait", not "broken": it spends patience, not the attempt budget
+                rate_limited = retry.failure.kind == "rate_limited"
+                failures += not rate_limited
+                waited = time.monotonic() - started + (retry.wait or 0.0)
+                if failures >= self.spec.max_attempts or (
+                    rate_limited and waited > self.spec.rate_limit_patience_s
+                ):
                     raise BackendError(retry.failure, attempt) from None
                 self.metrics.retries += 1
-                backoff = min(
-                    self.spec.backoff_max_s, self.spec.backoff_base_s * 2 ** (attempt - 1)
-                )
+                step = min(attempt, 30)
+                backoff = min(self.spec.backoff_max_s, self.spec.backoff_base_s * 2 ** (step - 1))
                 await asyncio.sleep(max(retry.wait or 0.0, random.uniform(0, backoff)))
             except BackendError as error:
                 error.attempts = attempt

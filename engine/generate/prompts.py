@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from engine.config import PromptSpec
+from engine.specs import PromptSpec
 from engine.records import Message, Question
 
 _SEED_SPACE = 2**31 - 2**16  # fits int32 with room for ``seed + i`` children

@@ -6,7 +6,7 @@ be mistaken for the instruction, and the reply ends in one fixed line, ``Difficu
 
 from __future__ import annotations
 
-from engine.config import PromptSpec
+from engine.specs import PromptSpec
 
 RATING_LINE = "Difficulty: N"
 PROBLEM_OPEN, PROBLEM_CLOSE = "<problem>", "</problem>"

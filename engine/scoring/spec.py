@@ -6,9 +6,9 @@ from typing import Literal
 
 import msgspec
 
-from engine.config import PromptSpec, TeacherSpec
 from engine.records import Domain, Failure
 from engine.scoring.rubric import difficulty_rubric
+from engine.specs import PromptSpec, TeacherSpec
 
 ScoreMethod = Literal["difficulty", "length", "none"]
 

@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from engine.backends.base import Backend, BackendError, Completion, GenerationRequest
-from engine.config import PromptSpec
 from engine.generate.prompts import question_seed, render, with_options
 from engine.pipeline import Emit
 from engine.records import Failure, Question, Score
 from engine.scoring.rating import NoRating, parse_rating
 from engine.scoring.spec import ScoreMethod, ScorerSpec, Unscored, UnscoredReason
+from engine.specs import PromptSpec
 
 OnUnscored = Callable[[Question, Unscored], Awaitable[None]]
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from engine.specs import OutputSpec
 from engine.storage import shards
 
 MANIFEST = "manifest.json"
@@ -52,30 +53,35 @@ class DoneSet:
 
 
 class Summary(msgspec.Struct):
-    """Counts from the shards alone (``status``)."""
+    """Counts of one stream of shards, from the shards alone (``status``)."""
 
-    shards: int
-    open_parts: int
-    records: int
-    outcomes: dict[str, int]
-    questions: int
+    shards: int = 0
+    open_parts: int = 0
+    records: int = 0
+    questions: int = 0
+    outcomes: dict[str, int] = {}
 
 
-def summarize(directory: Path) -> Summary:
-    """Read every shard's index (torn ``.part`` files by their valid frames); change nothing."""
-    outcomes: Counter[str] = Counter()
-    questions: set[str] = set()
-    closed = parts = records = 0
+def summarize(directory: Path) -> dict[str, Summary]:
+    """Every stream's counts from its shard indexes (torn ``.part`` files by their valid
+    frames); changes nothing on disk."""
+    found: dict[str, tuple[Summary, set[str], Counter[str]]] = {}
     for path in shards.list_shards(directory):
+        parsed = shards.parse_name(path.name)
+        assert parsed is not None
+        summary, questions, outcomes = found.setdefault(parsed[0], (Summary(), set(), Counter()))
         index = _index(path)
-        if path.name.endswith(shards.PART):
-            parts += 1
+        if parsed[3]:
+            summary.open_parts += 1
         else:
-            closed += 1
-        records += index.records
+            summary.shards += 1
+        summary.records += index.records
         outcomes.update(index.outcomes)
         questions.update(key[0] for key in index.keys)
-    return Summary(closed, parts, records, dict(outcomes), len(questions))
+    for summary, questions, outcomes in found.values():
+        summary.questions = len(questions)
+        summary.outcomes = dict(outcomes)
+    return {name: found[name][0] for name in sorted(found)}
 
 
 def _index(path: Path) -> shards.ShardIndex:
@@ -84,22 +90,60 @@ def _index(path: Path) -> shards.ShardIndex:
     return shards.index_from_lines(shards.iter_lines(path))
 
 
-class OutputDir:
-    """Opens (or creates) an output directory for one job and worker."""
+class Stream:
+    """One family of shards, ``NAME-{worker}-{seq}.jsonl.zst``, in an output directory."""
 
     def __init__(self, directory: Path, name: str, worker: int = 0):
         self.directory = directory
         self.name = name
         self.worker = worker
-        self.manifest: Manifest | None = None
-        self.outcomes: Counter[str] = Counter()
+        self.next_seq = 0
         self.records = 0
         self.shard_count = 0
-        self.next_seq = 0
+        self.outcomes: Counter[str] = Counter()
+
+    def recover(self) -> list[shards.ShardIndex]:
+        """Seal torn ``.part`` files at their last complete frame; every shard's index."""
+        indexes = []
+        for path in shards.list_shards(self.directory, self.name):
+            if path.name.endswith(shards.PART):
+                recovered = shards.recover_part(path)
+                if recovered is None:
+                    continue
+                index = recovered[1]
+            else:
+                index = _index(path)
+            self.add_closed(index)
+            indexes.append(index)
+            parsed = shards.parse_name(path.name)
+            if parsed and parsed[1] == self.worker:
+                self.next_seq = max(self.next_seq, parsed[2] + 1)
+        return indexes
+
+    def writer(self, spec: OutputSpec) -> shards.ShardWriter:
+        return shards.ShardWriter(self.directory, self.name, self.worker, spec, self.next_seq)
+
+    def add_closed(self, index: shards.ShardIndex) -> None:
+        self.shard_count += 1
+        self.records += index.records
+        self.outcomes.update(index.outcomes)
+
+
+class OutputDir:
+    """An output directory of one job: the manifest and the samples stream."""
+
+    def __init__(self, directory: Path, name: str, worker: int = 0):
+        self.directory = directory
+        self.samples = Stream(directory, name, worker)
+        self.manifest: Manifest | None = None
 
     @property
     def manifest_path(self) -> Path:
         return self.directory / MANIFEST
+
+    def stream(self, suffix: str) -> Stream:
+        """Another family of shards of this job, e.g. ``excluded`` or ``scored``."""
+        return Stream(self.directory, f"{self.samples.name}_{suffix}", self.samples.worker)
 
     def open(self, recipe_hash: str, recipe: dict[str, Any], allow_change: bool = False) -> DoneSet:
         """Recover torn parts, refuse a changed recipe, and rebuild the done-set from indexes."""
@@ -107,7 +151,9 @@ class OutputDir:
         previous = self._read_manifest()
         now = time.time()
         if previous is None:
-            self.manifest = Manifest(self.name, recipe_hash, recipe, created=now, updated=now)
+            self.manifest = Manifest(
+                self.samples.name, recipe_hash, recipe, created=now, updated=now
+            )
         elif previous.recipe_hash != recipe_hash:
             if not allow_change:
                 raise RecipeChanged(
@@ -122,27 +168,12 @@ class OutputDir:
         else:
             self.manifest = msgspec.structs.replace(previous, recipe=recipe)
         done = DoneSet()
-        for path in shards.list_shards(self.directory, self.name):
-            index = self._recover(path)
-            if index is None:
-                continue
-            self.shard_count += 1
-            self.records += index.records
-            self.outcomes.update(index.outcomes)
+        for index in self.samples.recover():
             for question_id, sample_index, key_hash in index.keys:
                 if key_hash == recipe_hash:
                     done.add(question_id, sample_index)
-            parsed = shards.parse_name(path.name)
-            if parsed and parsed[1] == self.worker:
-                self.next_seq = max(self.next_seq, parsed[2] + 1)
         self.write_manifest("running")
         return done
-
-    def _recover(self, path: Path) -> shards.ShardIndex | None:
-        if path.name.endswith(shards.PART):
-            recovered = shards.recover_part(path)
-            return recovered[1] if recovered else None
-        return _index(path)
 
     def _read_manifest(self) -> Manifest | None:
         try:
@@ -152,11 +183,6 @@ class OutputDir:
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise RecipeChanged(f"{self.manifest_path}: unreadable manifest: {e}") from None
 
-    def add_closed(self, index: shards.ShardIndex) -> None:
-        self.shard_count += 1
-        self.records += index.records
-        self.outcomes.update(index.outcomes)
-
     def write_manifest(self, state: str, funnel: dict[str, Any] | None = None) -> None:
         """Atomically replace the manifest (write, fsync, rename)."""
         assert self.manifest is not None
@@ -164,9 +190,9 @@ class OutputDir:
             self.manifest,
             state=state,
             updated=time.time(),
-            records=self.records,
-            shards=self.shard_count,
-            outcomes=dict(self.outcomes),
+            records=self.samples.records,
+            shards=self.samples.shard_count,
+            outcomes=dict(self.samples.outcomes),
             funnel=funnel if funnel is not None else self.manifest.funnel,
         )
         tmp = self.manifest_path.with_suffix(".json.tmp")

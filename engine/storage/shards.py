@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 import zstandard
 
-from engine.config import OutputSpec
+from engine.specs import OutputSpec
 from engine.storage import frames
 
 SUFFIX = ".jsonl.zst"

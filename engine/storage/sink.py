@@ -1,43 +1,33 @@
-"""Write stage: samples become JSON lines in shards; a ticker flushes idle buffers."""
+"""Sinks: shard writers shared by pipeline stages and a flush ticker; the samples write stage."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from engine.generate.stages import Item, Tracker
-from engine.metrics import Metrics
-from engine.pipeline import Emit
-from engine.storage.shards import ShardWriter, outcome_of
+from engine.storage.shards import Key, ShardWriter, outcome_of
+
+if TYPE_CHECKING:
+    from engine.generate.stages import Item, Tracker
+    from engine.metrics import Metrics
+    from engine.pipeline import Emit
 
 _encode = msgspec.json.Encoder().encode
 
 
-class WriteStage:
-    """The single owner of the shard writer; the lock keeps the ticker's flushes out of writes."""
+class RecordSink:
+    """One shard writer, written by stages and flushed by a ticker; the lock keeps them apart."""
 
-    name = "write"
-    concurrency = 1
-    drop_on_stop = False
-
-    def __init__(self, writer: ShardWriter, tracker: Tracker, metrics: Metrics):
+    def __init__(self, writer: ShardWriter):
         self.writer = writer
-        self.tracker = tracker
-        self.metrics = metrics
         self.lock = asyncio.Lock()
 
-    async def process(self, item: Item, emit: Emit) -> None:
-        sample = item.sample
-        outcome = outcome_of(
-            sample.verdict.status if sample.verdict else None,
-            sample.failure.kind if sample.failure else None,
-        )
+    async def write(self, record: msgspec.Struct, key: Key | None, outcome: str) -> None:
+        line = _encode(record) + b"\n"
         async with self.lock:
-            await self.writer.write(_encode(sample) + b"\n", sample.key, outcome)
-        self.metrics.samples_written += 1
-        self.tracker.written(sample.question_id)
-        await emit(item)
+            await self.writer.write(line, key, outcome)
 
     async def flush_every(self, seconds: float) -> None:
         """Flush a partly filled buffer at least every ``seconds`` (runs until cancelled)."""
@@ -49,3 +39,26 @@ class WriteStage:
     async def close(self) -> None:
         async with self.lock:
             await self.writer.close()
+
+
+class WriteStage:
+    """Item -> its sample appended to the samples shards (the pipeline's last stage)."""
+
+    name = "write"
+    concurrency = 1
+    drop_on_stop = False
+
+    def __init__(self, sink: RecordSink, tracker: Tracker, metrics: Metrics):
+        self.sink = sink
+        self.tracker = tracker
+        self.metrics = metrics
+
+    async def process(self, item: Item, emit: Emit) -> None:
+        sample = item.sample
+        outcome = outcome_of(
+            sample.verdict.status if sample.verdict else None,
+            sample.failure.kind if sample.failure else None,
+        )
+        await self.sink.write(sample, sample.key, f"{sample.domain}:{outcome}")
+        self.metrics.samples_written += 1
+        self.tracker.written(sample.question_id)

@@ -7,11 +7,11 @@ import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
-from engine.specs import VerifySpec
 from engine.generate.stages import Item
 from engine.metrics import Metrics
 from engine.pipeline import Emit
 from engine.records import Question, Sample
+from engine.specs import VerifySpec
 from verifiers.verdict import Verdict
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import msgspec
 
 from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
 from engine.backends.limits import RequestLimiter, retry_after
-from engine.specs import TeacherSpec
 from engine.metrics import Metrics
 from engine.records import Failure
+from engine.specs import TeacherSpec
 
 
 class _Message(msgspec.Struct):

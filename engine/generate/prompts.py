@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from engine.specs import PromptSpec
 from engine.records import Message, Question
+from engine.specs import PromptSpec
 
 _SEED_SPACE = 2**31 - 2**16  # fits int32 with room for ``seed + i`` children
 

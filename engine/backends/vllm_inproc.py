@@ -9,6 +9,7 @@ is in flight, since finished samples go straight to the shards.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import time
 from typing import Any
@@ -50,18 +51,22 @@ class VLLMBackend:
         self._request_ids = itertools.count()
 
     async def start(self) -> None:
-        from vllm import AsyncEngineArgs
-        from vllm.v1.engine.async_llm import AsyncLLM
+        from vllm import AsyncEngineArgs, AsyncLLMEngine  # AsyncLLM on vLLM's V1 engine
 
-        args = AsyncEngineArgs(model=self.spec.model, **self.spec.engine_args)
+        try:
+            args = AsyncEngineArgs(model=self.spec.model, **self.spec.engine_args)
+        except TypeError as error:
+            raise ConfigError(f"teacher.engine_args: {error}") from None
         # Building the engine blocks for the model load: keep the event loop (and /status) alive.
-        self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
-        self._tokenizer = self._engine.get_tokenizer()
+        self._engine = await asyncio.to_thread(AsyncLLMEngine.from_engine_args, args)
+        tokenizer = self._engine.get_tokenizer()
+        self._tokenizer = await tokenizer if inspect.isawaitable(tokenizer) else tokenizer
 
     async def close(self) -> None:
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            await asyncio.to_thread(engine.shutdown)
+        engine, self._engine = self._engine, None
+        shutdown = getattr(engine, "shutdown", None)  # engines before V1 have none
+        if shutdown is not None:
+            await asyncio.to_thread(shutdown)
 
     async def generate(self, request: GenerationRequest) -> Generation:
         assert self._engine is not None, "backend not started"

@@ -27,8 +27,8 @@ from engine.storage import shards
 from engine.storage.output import RecipeChanged, summarize
 
 
-def _run(coroutine: Coroutine[Any, Any, int]) -> int:
-    """Run on uvloop when it is installed."""
+def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to its result, on uvloop when it is installed."""
     try:
         import uvloop
     except ImportError:
@@ -137,6 +137,17 @@ def cmd_cat(args: argparse.Namespace) -> int:
     return jobs.EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.export import ExportSpec, export
+
+    spec = ExportSpec(
+        answer_filter=args.answer_filter, keep_truncated=args.keep_truncated, name=args.name
+    )
+    report = _run(export(Path(args.outdir), Path(args.dest), spec))
+    print(msgspec.json.format(msgspec.json.encode(report)).decode())
+    return jobs.EXIT_OK
+
+
 def cmd_mock_teacher(args: argparse.Namespace) -> int:
     from engine.mock_teacher import MockOptions, MockTeacher, bound_port, serve
 
@@ -209,6 +220,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("outdir")
     p.add_argument("--name", default=None, help="only shards of this job name")
     p.set_defaults(handler=cmd_cat)
+
+    p = sub.add_parser("export", help="training export: ShareGPT conversations + OpenAI messages")
+    p.add_argument("outdir")
+    p.add_argument("dest")
+    p.add_argument("--answer-filter", choices=["none", "passed", "majority"], default="none")
+    p.add_argument("--keep-truncated", action="store_true")
+    p.add_argument("--name", default="train")
+    p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("mock-teacher", help="OpenAI-compatible mock server for tests and demos")
     p.add_argument("--host", default="127.0.0.1")

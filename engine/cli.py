@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from engine import job as jobs
-from engine.config import ConfigError, load_recipe
+from engine.config import ConfigError, load_recipe, missing_keys
 from engine.metrics import Metrics
 from engine.sources import SourceError
 from engine.storage import shards
@@ -55,7 +55,8 @@ def _summary(job: jobs.Job) -> str:
         f"{s.state}: {s.samples_written} samples written this run "
         f"({s.samples_skipped_resume} already present), {s.questions_done} questions done",
         f"requests {s.requests}  retries {s.retries}  429s {s.rate_limited}  "
-        f"truncated {s.truncated}  failures {s.failures or 0}",
+        f"truncated {s.truncated}  early-stopped (calls saved) {s.early_stopped}  "
+        f"failures {dict(s.failures)}",
         f"output {job.output.directory}: {job.output.samples.records} records in "
         f"{job.output.samples.shard_count} shards",
     ]
@@ -102,6 +103,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.config)
+    for problem in missing_keys(recipe):
+        print(f"warning: {args.config}: {problem} (needed to run)", file=sys.stderr)
     print(f"{args.config}: ok (recipe {recipe.sample_hash()}, {len(recipe.sources)} sources)")
     return jobs.EXIT_OK
 

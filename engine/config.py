@@ -90,6 +90,16 @@ class Recipe(Spec):
         return _digest(relevant)
 
 
+def missing_keys(recipe: Recipe) -> list[str]:
+    """``section.api_key_env: ...`` for each backend whose key variable is not set."""
+    sections = {"teacher": recipe.teacher, "scorer": recipe.scorer}
+    return [
+        f"{name}.api_key_env: environment variable {spec.api_key_env} is not set"
+        for name, spec in sections.items()
+        if spec is not None and spec.api_key_env and spec.api_key_env not in os.environ
+    ]
+
+
 def _digest(value: object) -> str:
     return hashlib.blake2b(msgspec.json.encode(value), digest_size=8).hexdigest()
 
@@ -152,8 +162,5 @@ def _check(recipe: Recipe, name: str) -> None:
         problems.append("teacher.min_in_flight: larger than teacher.max_in_flight")
     if not recipe.sources:
         problems.append("sources: at least one source is required")
-    key_env = recipe.teacher.api_key_env
-    if key_env and key_env not in os.environ:
-        problems.append(f"teacher.api_key_env: environment variable {key_env} is not set")
     if problems:
         raise ConfigError("\n".join(f"{name}: {p}" for p in problems))

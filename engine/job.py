@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from engine.backends.base import Backend
-from engine.config import Recipe
+from engine.config import ConfigError, Recipe, missing_keys
 from engine.curate import (
     Exclusions,
     FilterStage,
@@ -152,6 +152,8 @@ class Job:
 
     async def run(self) -> int:
         recipe, metrics = self.recipe, self.metrics
+        if missing := missing_keys(recipe):
+            raise ConfigError("\n".join(missing))
         done = self.output.open(
             self.recipe_hash, msgspec.to_builtins(recipe), self.allow_recipe_change
         )
@@ -178,7 +180,7 @@ class Job:
             stages = [
                 *filters,
                 PlanStage(recipe, done, tracker),
-                GenerateStage(recipe, backend, self.recipe_hash, metrics),
+                GenerateStage(recipe, backend, self.recipe_hash, metrics, verify.label),
                 verify,
                 WriteStage(samples, tracker, metrics),
             ]

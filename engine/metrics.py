@@ -25,6 +25,7 @@ class Snapshot(msgspec.Struct):
     rate_limited: int
     server_errors: int
     truncated: int
+    early_stopped: int
     passed: int
     verified: int
     pass_rate: float | None
@@ -49,6 +50,7 @@ class Metrics:
         self.rate_limited = 0
         self.server_errors = 0
         self.truncated = 0
+        self.early_stopped = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.verdicts: Counter[str] = Counter()
@@ -77,6 +79,7 @@ class Metrics:
             rate_limited=self.rate_limited,
             server_errors=self.server_errors,
             truncated=self.truncated,
+            early_stopped=self.early_stopped,
             passed=passed,
             verified=verified,
             pass_rate=round(passed / verified, 4) if verified else None,
@@ -114,6 +117,7 @@ class Metrics:
         metric("rate_limited_total", "counter", s.rate_limited)
         metric("server_errors_total", "counter", s.server_errors)
         metric("truncated_total", "counter", s.truncated)
+        metric("early_stopped_total", "counter", s.early_stopped)
         metric("prompt_tokens_total", "counter", self.prompt_tokens)
         metric("completion_tokens_total", "counter", self.completion_tokens)
         metric("in_flight", "gauge", s.in_flight)

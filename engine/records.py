@@ -70,6 +70,7 @@ FailureKind = Literal[
     "client_error",  # 4xx other than 429: not retried
     "truncated",  # finish_reason=length under the drop policy
     "backend",  # in-process backend raised
+    "early_stopped",  # not requested: enough answers of the question passed already
 ]
 
 

@@ -62,6 +62,7 @@ class SamplingSpec(Spec):
     on_truncation: Literal["keep", "retry", "drop"] = "keep"
     truncation_retry_factor: float = 2.0
     truncation_max_tokens: int = 32768
+    stop_after_passed: int = 0  # early stop: sample in rounds of k until k answers passed
 
 
 class MathVerifySpec(Spec):

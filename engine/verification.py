@@ -42,16 +42,21 @@ class VerifyStage:
         await self._stack.aclose()
 
     async def process(self, item: Item, emit: Emit) -> None:
-        sample = item.sample
-        if sample.completion is not None:
-            try:
-                sample.verdict = await self.verify(item.question, sample)
-            except Exception as error:  # a verifier bug or broken pool is infrastructure
-                log.exception("verifier failed on %s/%d", sample.question_id, sample.sample_index)
-                sample.verdict = Verdict("infra_error", detail=f"{type(error).__name__}: {error}")
-            if sample.verdict is not None:
-                self.metrics.verdicts[sample.verdict.status] += 1
+        if item.sample.verdict is None:
+            await self.label(item.question, item.sample)
         await emit(item)
+
+    async def label(self, question: Question, sample: Sample) -> None:
+        """Set ``sample.verdict`` (left None when there is nothing to check)."""
+        if sample.completion is None:
+            return
+        try:
+            sample.verdict = await self.verify(question, sample)
+        except Exception as error:  # a verifier bug or broken pool is infrastructure
+            log.exception("verifier failed on %s/%d", sample.question_id, sample.sample_index)
+            sample.verdict = Verdict("infra_error", detail=f"{type(error).__name__}: {error}")
+        if sample.verdict is not None:
+            self.metrics.verdicts[sample.verdict.status] += 1
 
     async def verify(self, question: Question, sample: Sample) -> Verdict | None:
         completion = sample.completion or ""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from engine.config import ConfigError, load_recipe, parse_recipe
+from engine.config import ConfigError, load_recipe, missing_keys, parse_recipe
+from engine.job import Job
 from tests.conftest import REPO
 
 BASE = """
@@ -68,12 +70,17 @@ def test_toml_syntax_errors_name_the_line():
     assert "line 3" in error_of('[teacher]\nmodel = "m"\nrpm = = 3\n')
 
 
-def test_api_key_env_must_exist_and_key_is_never_in_config(monkeypatch):
+def test_api_key_env_must_be_set_to_run_and_the_key_is_never_in_config(monkeypatch):
     text = BASE.replace('model = "m"', 'model = "m"\napi_key_env = "TM_MISSING_KEY"')
     monkeypatch.delenv("TM_MISSING_KEY", raising=False)
-    assert "TM_MISSING_KEY is not set" in error_of(text)
+    recipe = parse_recipe(text)
+    assert missing_keys(recipe) == [
+        "teacher.api_key_env: environment variable TM_MISSING_KEY is not set"
+    ]
+    with pytest.raises(ConfigError, match="TM_MISSING_KEY is not set"):
+        asyncio.run(Job(recipe).run())
     monkeypatch.setenv("TM_MISSING_KEY", "sk-secret")
-    assert parse_recipe(text).teacher.api_key_env == "TM_MISSING_KEY"
+    assert missing_keys(parse_recipe(text)) == []
     assert "sk-secret" not in repr(parse_recipe(text))
 
 

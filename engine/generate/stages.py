@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import msgspec
 
@@ -108,22 +108,67 @@ class PlanStage:
         return Work(question, self._request(messages, [seed], index), key)
 
 
+Label = Callable[[Question, Sample], Awaitable[None]]
+
+
 class GenerateStage:
-    """Work -> one Item per sample: a completion, or a typed failure. Never drops a sample."""
+    """Work -> one Item per sample: a completion, or a typed failure. Never drops a sample.
+
+    ``label`` (the verify stage's) lets early stop verify answers as they arrive.
+    """
 
     name = "generate"
     drop_on_stop = True
 
-    def __init__(self, recipe: Recipe, backend: Backend, recipe_hash: str, metrics: Metrics):
+    def __init__(
+        self,
+        recipe: Recipe,
+        backend: Backend,
+        recipe_hash: str,
+        metrics: Metrics,
+        label: Label | None = None,
+    ):
         self.recipe = recipe
         self.backend = backend
+        self.label = label
         self.teacher = Teacher(backend.name, backend.model)
         self.recipe_hash = recipe_hash
         self.metrics = metrics
         self.concurrency = recipe.teacher.max_in_flight
 
     async def process(self, work: Work, emit: Emit) -> None:
-        request = work.request
+        if self.label is None or not self.recipe.sampling.stop_after_passed:
+            for sample in await self._generate(work, work.request):
+                await emit(Item(work.question, sample))
+        else:
+            await self._until_passed(work, emit, self.label)
+
+    async def _until_passed(self, work: Work, emit: Emit, label: Label) -> None:
+        """Early stop: sample in rounds of k, verifying as we go, until k answers passed; the
+        samples never requested are recorded as ``early_stopped`` (teacher calls saved)."""
+        k = self.recipe.sampling.stop_after_passed
+        request, passed = work.request, 0
+        for start in range(0, request.n, k):
+            if passed >= k:
+                for offset in range(start, request.n):
+                    sample = self._sample(work, request.first_index + offset, request.seeds[offset])
+                    sample.failure, sample.attempts = Failure("early_stopped", f"{k} passed"), 0
+                    self.metrics.early_stopped += 1
+                    await emit(Item(work.question, sample))
+                return
+            round_ = msgspec.structs.replace(
+                request,
+                seeds=request.seeds[start : start + k],
+                first_index=request.first_index + start,
+            )
+            for sample in await self._generate(work, round_):
+                await label(work.question, sample)
+                passed += sample.verdict is not None and sample.verdict.passed
+                await emit(Item(work.question, sample))
+
+    async def _generate(self, work: Work, request: GenerationRequest) -> list[Sample]:
+        """One teacher call: a sample per seed, each a completion or the call's typed failure."""
+        samples = []
         try:
             generation = await self.backend.generate(request)
         except BackendError as error:
@@ -131,8 +176,8 @@ class GenerateStage:
             for offset, seed in enumerate(request.seeds):
                 sample = self._sample(work, request.first_index + offset, seed)
                 sample.failure, sample.attempts = error.failure, error.attempts
-                await emit(Item(work.question, sample))
-            return
+                samples.append(sample)
+            return samples
         for completion in generation.completions:
             index = request.first_index + completion.index
             sample = self._sample(work, index, request.seeds[completion.index])
@@ -143,7 +188,8 @@ class GenerateStage:
             sample.attempts = generation.attempts
             if completion.finish_reason == "length":
                 await self._truncated(work, sample)
-            await emit(Item(work.question, sample))
+            samples.append(sample)
+        return samples
 
     def _sample(self, work: Work, index: int, seed: int) -> Sample:
         return Sample(

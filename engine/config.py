@@ -133,6 +133,11 @@ def parse_recipe(text: str, name: str = "<recipe>") -> Recipe:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{name}: {e}") from None
+    return recipe_from_dict(data, name)
+
+
+def recipe_from_dict(data: dict[str, object], name: str = "<recipe>") -> Recipe:
+    """Validate an already-parsed recipe (e.g. a TOML file with overrides applied)."""
     try:
         recipe = msgspec.convert(data, Recipe)
     except msgspec.ValidationError as e:

@@ -232,7 +232,7 @@ class MockTeacher:
             answer = gold
         else:
             answer = wrong_answer(gold, rng)
-        steps = max(1, self.options.completion_tokens // 12)
+        steps = max(1, int(self.options.completion_tokens / 12 * rng.uniform(0.5, 1.5)))
         thoughts = " ".join(rng.choice(_FILLER) for _ in range(steps))
         return f"<think>\n{thoughts}\n</think>\n\nThe final answer is $\\boxed{{{answer}}}$."
 

@@ -16,10 +16,10 @@ from engine.storage.output import RecipeChanged
 from tests.conftest import write_questions
 
 
-def read_samples(directory: Path) -> list[Sample]:
+def read_samples(directory: Path, name: str | None = None) -> list[Sample]:
     return [
         msgspec.json.decode(line, type=Sample)
-        for path in shards.list_shards(directory)
+        for path in shards.list_shards(directory, name)
         for line in shards.iter_lines(path)
     ]
 

@@ -30,13 +30,22 @@ TOP = {"math": 12, "code": 5, "science": 4}
 SAMPLING_REQUESTS = TOP["math"] + TOP["code"] + 4 * TOP["science"]
 
 
+def fixture(name: str, domain: str, filename: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "domain": domain,
+        "path": str(FIXTURES / filename),
+        "fields": {"id": "id"},
+    }
+
+
 def scaled_ot3(url: str, out: Path, with_shared: bool = False):
     data = tomllib.loads((REPO / "configs" / "ot3.toml").read_text())
     data["sources"] = [
-        {"name": "math", "domain": "math", "path": str(FIXTURES / "math.jsonl"), "fields": {"id": "id"}},
-        {"name": "code", "domain": "code", "path": str(FIXTURES / "code.jsonl"), "fields": {"id": "id"}},
-        {"name": "sci", "domain": "science", "path": str(FIXTURES / "science.jsonl"), "fields": {"id": "id"}},
-    ]  # fmt: skip
+        fixture("math", "math", "math.jsonl"),
+        fixture("code", "code", "code.jsonl"),
+        fixture("sci", "science", "science.jsonl"),
+    ]
     data["decont"]["benchmarks"] = [
         {
             "name": "bench",
@@ -46,12 +55,10 @@ def scaled_ot3(url: str, out: Path, with_shared: bool = False):
         }
     ]
     if with_shared:
-        data["sources"].append(
-            {"name": "amc", "domain": "math", "path": str(SHARED_DATA / "math" / "amc.json"), "limit": 20}
-        )  # fmt: skip
-        data["decont"]["benchmarks"].append(
-            {"name": "aime24", "domain": "math", "path": str(SHARED_DATA / "math" / "aime2024.json")}
-        )  # fmt: skip
+        amc = SHARED_DATA / "math" / "amc.json"
+        aime = SHARED_DATA / "math" / "aime2024.json"
+        data["sources"].append({"name": "amc", "domain": "math", "path": str(amc), "limit": 20})
+        data["decont"]["benchmarks"].append({"name": "aime24", "domain": "math", "path": str(aime)})
     data["mix"]["quotas"] = {"math": 100, "code": 100, "science": 100}
     backend = {"base_url": url, "api_key_env": None, "max_in_flight": 16, "backoff_base_s": 0.01}
     data["scorer"] |= backend | {"answer_max_tokens": 2048}
@@ -161,7 +168,8 @@ def test_sigkill_in_every_stage_then_resume_is_exactly_once(tmp_path):
     driver = (
         "import asyncio, sys\n"
         "from tests.test_ot3_recipe import scaled_ot3\nfrom engine.job import Job\n"
-        f"asyncio.run(Job(scaled_ot3(sys.argv[1], __import__('pathlib').Path({str(out)!r}))).run())\n"
+        f"out = __import__('pathlib').Path({str(out)!r})\n"
+        "asyncio.run(Job(scaled_ot3(sys.argv[1], out)).run())\n"
     )
     mock_args = ("--answer-key", str(FIXTURES / "math.jsonl"), "--latency-ms", "40")
     with mock_process(*mock_args, "--latency-dist", "exponential") as url:

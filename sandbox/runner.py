@@ -1,7 +1,8 @@
 """Job runner that lives inside each sandbox container (stdlib only; the local backend runs it too).
 
 Started once per container as ``python3 -I -c <this source> runner``; the host then sends frames
-on stdin and reads one answer per frame on stdout (no ``docker exec`` per job):
+on stdin and reads one answer per frame on stdout (no ``docker exec`` per job). The first frame
+is the configuration, which carries the zygote's source (zygote.py):
 
     runner  (container PID 1, root holding only CAP_SETUID/CAP_SETGID): frames, limits, clean-up
       zygote  (a warm ``python3 -I``): forks one child per job and reports its wait status + rusage
@@ -20,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import json
 import os
-import resource
 import select
 import shutil
 import signal
@@ -38,21 +37,12 @@ FRAME_HEADER = struct.Struct(">II")
 ZYGOTE_MESSAGE_BYTES = 1 << 16
 SWEEP_SECONDS = 1.5
 ZYGOTE_ANSWER_SECONDS = 10.0
-STACK_BYTES = 64 << 20
-OPEN_FILES = 256
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
-# Imported once by the zygote, so jobs that import them pay nothing (they cost a fresh Python
-# about 45 ms together). Never a module with import-time state that jobs must not share,
-# such as random's seed.
-PRELOADED = (
-    "bisect", "collections", "functools", "heapq", "itertools", "math", "operator", "re",
-    "string", "typing",
-)  # fmt: skip
 MEMORY_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory")
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 _LIBC = ctypes.CDLL(None, use_errno=True)
-# Exit status of a job child that failed before its program started (limits, uid, exec).
+# zygote.SETUP_FAILED (in a container the runner cannot import zygote.py, it sends it)
 SETUP_FAILED = 126
 
 
@@ -94,142 +84,6 @@ def read_frame(stream) -> tuple[dict, list[bytes]] | None:
     return decode_frame(head, payload)
 
 
-# ---------------------------------------------------------------- zygote and job child
-
-
-def zygote_main(fd: int) -> None:
-    """Fork a job per request; the child never comes back (it execs or exits)."""
-    channel = socket.socket(fileno=fd)
-    for module in PRELOADED:
-        __import__(module)
-    gc.freeze()  # children then leave the inherited heap alone (fewer copy-on-write faults)
-    channel.send(b'{"ready": true}')
-    while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(channel, ZYGOTE_MESSAGE_BYTES, 3)
-        except OSError:
-            return
-        if not message:
-            return
-        job = json.loads(message)
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:
-            channel.close()
-            _become_job(job, fds)
-            _run_python(job["argv"])
-        for fd_ in fds:
-            os.close(fd_)
-        channel.send(json.dumps({"pid": pid}).encode())
-        _, status, usage = os.wait4(pid, 0)
-        answer = {
-            "status": status,
-            "wall_s": time.monotonic() - started,
-            "cpu_s": usage.ru_utime + usage.ru_stime,
-            "memory_kb": usage.ru_maxrss,
-        }
-        channel.send(json.dumps(answer).encode())
-
-
-def _become_job(job: dict, fds: list[int]) -> None:
-    """Limits, uid, work dir and stdio of a job child; execs unless the program is Python."""
-    try:
-        os.setsid()
-        try:
-            with open("/proc/self/oom_score_adj", "w") as adj:
-                adj.write("1000")  # the kernel's out-of-memory killer takes jobs first
-        except OSError:
-            pass
-        limits = job["limits"]
-        cpu = max(1, int(-(-limits["cpu_s"] // 1)))
-        for kind, value in (
-            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-            (resource.RLIMIT_AS, limits["memory_bytes"]),
-            (resource.RLIMIT_FSIZE, limits["file_bytes"]),
-            (resource.RLIMIT_STACK, min(STACK_BYTES, limits["memory_bytes"])),
-            (resource.RLIMIT_NOFILE, OPEN_FILES),
-            (resource.RLIMIT_CORE, 0),
-        ):
-            resource.setrlimit(kind, value if isinstance(value, tuple) else (value, value))
-        uid = job["uid"]
-        if uid is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"],) * 2)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            _LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as after an exec: /proc/self is the job's
-        os.umask(0o022)
-        os.mkdir(job["cwd"], 0o711)  # the runner may fetch a named artifact
-        os.chdir(job["cwd"])
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-        os.closerange(3, 1 << 16)
-        os.environ.clear()
-        os.environ.update(job["env"])
-        argv = job["argv"]
-        if argv[0] != "python3":
-            for name in ("SIGPIPE", "SIGXFSZ"):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
-            os.execvpe(argv[0], argv, job["env"])
-    except BaseException:
-        os.write(2, traceback.format_exc().encode())
-        os._exit(SETUP_FAILED)
-
-
-def _run_python(argv: list[str]) -> None:
-    """Run ``python3 FILE`` or ``python3 -c CODE`` the way a fresh interpreter would."""
-    import builtins
-    import types
-
-    if argv[1] == "-c":
-        source, filename, sys.argv = argv[2], "<string>", ["-c", *argv[3:]]
-    else:
-        filename, sys.argv = argv[1], argv[1:]
-        with open(filename, "rb") as file:
-            source = file.read()
-    main = types.ModuleType("__main__")
-    main.__builtins__ = builtins
-    if filename != "<string>":
-        main.__file__ = filename
-    sys.modules["__main__"] = main
-    try:
-        exec(compile(source, filename, "exec"), main.__dict__)
-    except SystemExit as stop:
-        code = _exit_status(stop)
-    except BaseException as error:
-        sys.excepthook(type(error), error, error.__traceback__.tb_next)
-        code = 1
-    else:
-        code = 0
-    _exit_like_python(code)
-
-
-def _exit_status(stop: SystemExit) -> int:
-    if stop.code is None:
-        return 0
-    if isinstance(stop.code, int):
-        return stop.code & 0xFF
-    print(stop.code, file=sys.stderr)
-    return 1
-
-
-def _exit_like_python(code: int) -> None:
-    """What interpreter shutdown does that a program can observe (threads joined, atexit,
-    buffered output flushed), without tearing down the heap inherited from the zygote, which
-    costs a copy-on-write fault per page."""
-    import atexit
-
-    if "threading" in sys.modules:
-        sys.modules["threading"]._shutdown()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            code = 120  # what Python exits with when it cannot flush stdout
-    os._exit(code)
-
-
 # ---------------------------------------------------------------- runner
 
 
@@ -259,7 +113,7 @@ class Runner:
             self.sweeper = Sweeper(self.uid, shared)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.zygote = subprocess.Popen(
-            [config["python"], "-I", "-c", config["source"], "zygote", str(theirs.fileno())],
+            [config["python"], "-I", "-c", config["zygote"], str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -564,7 +418,5 @@ def runner_main() -> None:
         stdout.flush()
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["zygote"]:
-    zygote_main(int(sys.argv[2]))
-elif __name__ == "__main__" and sys.argv[1:2] == ["runner"]:
+if __name__ == "__main__":
     runner_main()

@@ -11,6 +11,7 @@ from pathlib import Path
 from sandbox.runner import FRAME_HEADER, decode_frame, encode_frame
 
 RUNNER_SOURCE = (Path(__file__).parent / "runner.py").read_text()
+ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text()
 STDERR_KEPT = 4096
 # Jobs run as a uid drawn from this range, a new one per worker, so that per-uid limits
 # (processes) and the sweeper's kill(-1) never reach another worker's jobs.
@@ -49,7 +50,7 @@ class Worker:
         )
         worker = cls(name, process)
         try:
-            ready, _ = await worker.call(dict(config, source=RUNNER_SOURCE), (), timeout)
+            ready, _ = await worker.call(dict(config, zygote=ZYGOTE_SOURCE), (), timeout)
         except WorkerLost:
             await worker.stop()
             raise

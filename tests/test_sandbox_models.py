@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from sandbox import Limits, get_language
+from sandbox import Limits, get_language, runner, zygote
 from sandbox.runner import classify, decode_frame, encode_frame
 
 LIMITS = {"cpu_s": 1.0, "wall_s": 2.0, "memory_bytes": 64 << 20, "output_bytes": 100}
@@ -64,3 +64,7 @@ def test_runtime_error_detail_names_the_signal() -> None:
     _, detail = classify(finished(signal_number=signal.SIGSEGV), LIMITS, False, 0, b"")
     assert detail == "killed by SIGSEGV"
     assert os.WIFSIGNALED(finished(signal_number=signal.SIGSEGV)["status"])
+
+
+def test_runner_and_zygote_agree_on_the_setup_failure_status() -> None:
+    assert runner.SETUP_FAILED == zygote.SETUP_FAILED

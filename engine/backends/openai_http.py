@@ -110,7 +110,9 @@ class OpenAIBackend:
 
     async def generate(self, request: GenerationRequest) -> Generation:
         started = time.monotonic()
-        if request.n == 1 or self.native_n:
+        seeds = request.seeds
+        consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))  # vLLM: seed + i
+        if request.n == 1 or (self.native_n and consecutive):
             try:
                 completions, attempts = await self._call(request, request.seeds[0], request.n)
                 return Generation(completions, attempts, time.monotonic() - started)

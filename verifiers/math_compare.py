@@ -53,6 +53,9 @@ class Judge:
         if a == b:
             self.note("exact")
             return True, None
+        if a[0] == b[0] == "num":  # two plain numbers: the common case, settled at once
+            self.note("exact")
+            return a[1] == b[1], None
         form_a, form_b = canonical(a), canonical(b)
         if form_a is not None and form_b is not None:
             if form_a.equals(form_b):

@@ -3,13 +3,14 @@ actually hold? Each limit is checked by running a program that breaks it."""
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 
 import msgspec
 
 from sandbox.docker import engine_version, image_present
 from sandbox.models import Limits, Program, RunResult, RunStatus
-from sandbox.pool import open_pool
+from sandbox.pool import Pool, open_pool
 
 LIMITS = Limits(time_s=1, wall_s=2, memory_mb=128, output_bytes=1 << 20, processes=16)
 
@@ -134,12 +135,12 @@ async def doctor(image: str) -> int:
 
 
 async def _probe_limits(image: str) -> list[tuple[str, bool, str]]:
-    checks = []
-    async with open_pool("docker", 1, image=image) as pool:
-        for probe in PROBES:
-            program = Program(probe.language, textwrap.dedent(probe.source))
-            result = await pool.run(program, limits=probe.limits)
-            said = result.detail or result.stdout.strip() or result.stderr.strip()
-            detail = f"{result.status}: {said.splitlines()[0][:60] if said else ''}"
-            checks.append((probe.name, probe.passes(result), detail))
-    return checks
+    async def check(pool: Pool, probe: Probe) -> tuple[str, bool, str]:
+        program = Program(probe.language, textwrap.dedent(probe.source))
+        result = await pool.run(program, limits=probe.limits)
+        said = result.detail or result.stdout.strip() or result.stderr.strip()
+        detail = f"{result.status}: {said.splitlines()[0][:60] if said else ''}"
+        return probe.name, probe.passes(result), detail
+
+    async with open_pool("docker", 2, image=image) as pool:
+        return list(await asyncio.gather(*(check(pool, probe) for probe in PROBES)))

@@ -55,9 +55,10 @@ def shared_file(relative: str) -> Path:
     return path
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def docker_pool() -> AsyncIterator[Pool]:
-    """One warm Docker pool per test module (containers start once)."""
+    """One warm Docker pool for the whole session (its containers start once); tests that use
+    it run in the session's event loop: ``pytest.mark.asyncio(loop_scope="session")``."""
     require_docker()
     async with open_pool("docker", POOL_SIZE, answer_grace_s=3.0) as pool:
         yield pool

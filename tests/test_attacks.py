@@ -20,7 +20,7 @@ from sandbox import Limits, Pool, Program, open_pool
 from tests.sandbox_fixtures import POOL_SIZE, TIGHT, require_docker
 
 pytest_plugins = ["tests.sandbox_fixtures"]
-pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="session")]
 
 #: a job's view of its container: the real uid of every other process, and the other
 #: processes of its own uid but the runner's sweeper (a fork of the runner, so its command

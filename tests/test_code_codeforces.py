@@ -13,7 +13,7 @@ from tests.sandbox_fixtures import shared_file
 from verifiers.code import CodeVerifier
 
 pytest_plugins = ["tests.sandbox_fixtures"]
-pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="session")]
 
 # Each problem is found by a phrase of its statement, so the data may be reordered.
 PYTHON = {

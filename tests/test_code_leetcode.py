@@ -15,7 +15,7 @@ from tests.sandbox_fixtures import shared_file
 from verifiers.code import CodeVerifier
 
 pytest_plugins = ["tests.sandbox_fixtures"]
-pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="session")]
 
 LIMITS = Limits(time_s=5, wall_s=20)  # references take up to ~1 s; the machine may be busy
 LOOP_LIMITS = Limits(time_s=0.5, wall_s=0.5)

@@ -10,7 +10,7 @@ from tests.sandbox_fixtures import TIGHT
 from verifiers.code import CodeVerifier
 
 pytest_plugins = ["tests.sandbox_fixtures"]
-pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="session")]
 
 SUM_TESTS = [
     {"input": "1 2\n", "output": "3\n"},

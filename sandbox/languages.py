@@ -2,15 +2,14 @@
 
 Command templates are filled in by the runner: ``{src}`` is the read-only source file and
 ``{bin}`` the read-only folder that holds it and the compiled ``artifact``. A compile command runs
-in a fresh work dir and must leave ``artifact`` there. ``python3`` as the first word means the
-sandbox's Python, which runs jobs by forking a warm interpreter instead of starting a new one.
+once per program, in a fresh work dir, and must leave ``artifact`` there; an empty one means the
+runs compile. ``python3`` as the first word means the sandbox's Python, which runs jobs by forking
+a warm interpreter instead of starting a new one, and reports source that does not compile.
 """
 
 from __future__ import annotations
 
 import msgspec
-
-PYTHON_SYNTAX_CHECK = "import sys; p = sys.argv[1]; compile(open(p, 'rb').read(), p, 'exec')"
 
 
 class Language(msgspec.Struct, frozen=True):
@@ -29,7 +28,7 @@ LANGUAGES: dict[str, Language] = {
             name="python",
             aliases=("python", "python3", "py", "py3"),
             source_name="main.py",
-            compile=("python3", "-c", PYTHON_SYNTAX_CHECK, "{src}"),
+            compile=(),  # each run compiles (in the warm interpreter) and reports syntax errors
             run=("python3", "{src}"),
         ),
         Language(

@@ -35,6 +35,12 @@ class _BatchJob:
     stop_when: StopWhen | None
     total_wall_s: float | None
 
+    def wall(self, spent: float) -> float:
+        """Wall-time limit of the next run: the per-run limit, cut to what the budget has left."""
+        if self.total_wall_s is None:
+            return self.limits.wall
+        return min(self.limits.wall, self.total_wall_s - spent)
+
 
 class Backend(Protocol):
     name: str
@@ -126,6 +132,8 @@ class Pool:
         stop_when(index, result) -> True ends the batch early (e.g. at the first wrong answer);
         total_wall_s is a time budget for all runs together (the per-program limit).
         """
+        if total_wall_s is not None and total_wall_s <= 0:
+            raise ValueError(f"total_wall_s must be positive, got {total_wall_s!r}")
         job = _BatchJob(
             get_language(program.language),
             program.source.encode(),
@@ -153,25 +161,31 @@ class Pool:
         return out
 
     async def _attempt(self, job: _BatchJob, out: BatchResult) -> None:
-        """One try at a batch on one leased runner, filling ``out`` as results come."""
+        """One try at a batch on one leased runner, filling ``out`` as results come. The first
+        run travels right behind the compilation (the runner skips it if that fails)."""
         limits = job.limits
+        prepare = {"op": "prepare", "language": _language_header(job.language)}
+        prepare["limits"] = _compile_limits(limits)
         async with self._lease() as worker:
-            header = {"op": "prepare", "language": _language_header(job.language)}
-            header["limits"] = _compile_limits(limits)
-            out.compile = await self._call(worker, header, job.source, limits.compile_s)
+            wall = job.wall(spent=0.0)
+            frames = [(prepare, [job.source])]
+            frames += [_run_frame(limits, wall, stdin) for stdin in job.inputs[:1]]
+            out.compile, *first = await self._call(worker, frames, limits.compile_s + wall)
+            if first and first[0].status == "compile_error" and out.compile.ok:
+                out.compile = first[0]  # Python finds its syntax errors when it runs
             if not out.compile.ok:
                 out.compile.status = "compile_error"
                 return
             spent = 0.0
             for index, stdin in enumerate(job.inputs):
-                wall = limits.wall
-                if job.total_wall_s is not None:
-                    wall = min(wall, job.total_wall_s - spent)
+                if index == 0:
+                    result = first[0]
+                else:
+                    wall = job.wall(spent)
                     if wall <= 0:
                         out.runs.append(_budget_exhausted(job.total_wall_s))
                         return
-                header = {"op": "run", "limits": _run_limits(limits, wall)}
-                result = await self._call(worker, header, stdin, wall)
+                    [result] = await self._call(worker, [_run_frame(limits, wall, stdin)], wall)
                 if result.status == "timeout" and wall < limits.wall:
                     result.detail = _budget_exhausted(job.total_wall_s).detail
                 spent += result.wall_s
@@ -179,15 +193,20 @@ class Pool:
                 if job.stop_when is not None and job.stop_when(index, result):
                     return
 
-    async def _call(self, worker: Worker, header: dict, data: bytes, wall: float) -> RunResult:
-        answer, (stdout, stderr) = await worker.call(header, [data], wall + self.answer_grace_s)
-        answer.pop("tainted", None)
-        return RunResult(
-            **answer,
-            stdout=stdout.decode(errors="replace"),
-            stderr=stderr.decode(errors="replace"),
-            worker=worker.name,
-        )
+    async def _call(self, worker: Worker, frames: list, seconds: float) -> list[RunResult]:
+        """Results of frames sent back to back to one runner."""
+        answers = await worker.call_many(frames, seconds + self.answer_grace_s)
+        results = []
+        for answer, (stdout, stderr) in answers:
+            answer.pop("tainted", None)
+            stdout_text, stderr_text = (
+                stdout.decode(errors="replace"),
+                stderr.decode(errors="replace"),
+            )
+            results.append(
+                RunResult(**answer, stdout=stdout_text, stderr=stderr_text, worker=worker.name)
+            )
+        return results
 
     @contextlib.asynccontextmanager
     async def _lease(self) -> AsyncIterator[Worker]:
@@ -271,6 +290,10 @@ def _language_header(language: Language) -> dict:
         "run": list(language.run),
         "artifact": language.artifact,
     }
+
+
+def _run_frame(limits: Limits, wall: float, stdin: bytes) -> tuple[dict, list[bytes]]:
+    return {"op": "run", "limits": _run_limits(limits, wall)}, [stdin]
 
 
 def _run_limits(limits: Limits, wall: float) -> dict:

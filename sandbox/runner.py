@@ -127,13 +127,14 @@ class Runner:
         if header["op"] == "prepare":
             return self.prepare(header["language"], blobs[0], header["limits"])
         if header["op"] == "run":
-            if self.language is None:
-                raise ValueError("run before prepare")
+            if self.language is None:  # its compilation failed: the host discards this answer
+                return {"status": "compile_error", "detail": "not compiled"}, [b"", b""]
             return self.execute(self._fill(self.language["run"]), blobs[0], header["limits"])
         raise ValueError(f"unknown op {header['op']!r}")
 
     def prepare(self, language: dict, source: bytes, limits: dict) -> tuple[dict, list[bytes]]:
-        """Store the source read-only and compile it once; later runs reuse the artifact."""
+        """Store the source read-only and compile it once; later runs reuse the artifact.
+        Without a compile command (Python) each run compiles, and says when it cannot."""
         self.language = None
         for entry in os.scandir(self.bin_dir):
             os.unlink(entry.path)
@@ -141,8 +142,11 @@ class Runner:
         with open(source_path, "wb") as file:
             file.write(source)
         os.chmod(source_path, 0o644)
-        self.language = dict(language, src=source_path)
-        artifact = language.get("artifact")
+        prepared = dict(language, src=source_path)
+        if not language["compile"]:
+            self.language = prepared
+            return {"status": "ok", "detail": "nothing to compile"}, [b"", b""]
+        artifact = language["artifact"]
 
         def keep_artifact(workdir: str) -> str | None:
             built = os.path.join(workdir, artifact)
@@ -153,8 +157,11 @@ class Runner:
             os.chmod(target, 0o755)
             return None
 
-        argv = self._fill(language["compile"])
-        return self.execute(argv, b"", limits, collect=keep_artifact if artifact else None)
+        self.language = prepared
+        answer = self.execute(self._fill(language["compile"]), b"", limits, collect=keep_artifact)
+        if answer[0]["status"] != "ok":
+            self.language = None
+        return answer
 
     def execute(self, argv, stdin: bytes, limits: dict, collect=None) -> tuple[dict, list[bytes]]:
         """Run one job to the end and classify it; always sweeps up after it."""
@@ -286,6 +293,8 @@ def classify(finished: dict, limits: dict, killed: bool, stdout_size: int, stder
     raw = finished["status"]
     signal_number = os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else None
     exit_code = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else None
+    if not finished["compiled"]:
+        return "compile_error", "the program does not compile"
     if killed:
         return "timeout", f"wall time limit of {limits['wall_s']:g} s exceeded"
     if finished["cpu_s"] > limits["cpu_s"] or signal_number == signal.SIGXCPU:

@@ -61,11 +61,20 @@ class Worker:
         self, header: dict, blobs: Sequence[bytes], timeout: float
     ) -> tuple[dict, list[bytes]]:
         """Send one frame and return the answer; a dead or silent runner raises WorkerLost."""
+        [answer] = await self.call_many([(header, blobs)], timeout)
+        return answer
+
+    async def call_many(
+        self, frames: Sequence[tuple[dict, Sequence[bytes]]], timeout: float
+    ) -> list[tuple[dict, list[bytes]]]:
+        """Send frames back to back (the runner answers them in order) and return the answers,
+        all within ``timeout``; saves a round trip per extra frame."""
         if not self.alive:
             raise WorkerLost(f"{self.name} is gone")
         try:
-            self.process.stdin.write(encode_frame(header, list(blobs)))
-            answer = await asyncio.wait_for(self._read_frame(), timeout)
+            for header, blobs in frames:
+                self.process.stdin.write(encode_frame(header, list(blobs)))
+            answers = await asyncio.wait_for(self._read_frames(len(frames)), timeout)
         except (asyncio.TimeoutError, TimeoutError) as error:
             self.alive = False
             raise WorkerLost(f"{self.name} did not answer within {timeout:g} s") from error
@@ -73,14 +82,18 @@ class Worker:
             self.alive = False
             await asyncio.sleep(0.05)  # let the last words reach stderr
             raise WorkerLost(f"{self.name} exited: {self.last_words()}") from error
-        if "error" in answer[0]:
-            self.alive = False
-            raise WorkerLost(f"{self.name} failed: {answer[0]['error']}")
-        self.tainted = self.tainted or bool(answer[0].get("tainted"))
-        return answer
+        for header, _ in answers:
+            if "error" in header:
+                self.alive = False
+                raise WorkerLost(f"{self.name} failed: {header['error']}")
+            self.tainted = self.tainted or bool(header.get("tainted"))
+        return answers
+
+    async def _read_frames(self, count: int) -> list[tuple[dict, list[bytes]]]:
+        await self.process.stdin.drain()
+        return [await self._read_frame() for _ in range(count)]
 
     async def _read_frame(self) -> tuple[dict, list[bytes]]:
-        await self.process.stdin.drain()
         stdout = self.process.stdout
         head_size, payload_size = FRAME_HEADER.unpack(await stdout.readexactly(FRAME_HEADER.size))
         head = await stdout.readexactly(head_size)

@@ -4,7 +4,8 @@ Its memory is what every job starts from, so it imports little: each module it h
 fork dearer (page tables to copy) except the few that jobs commonly import (``PRELOADED``).
 Started by the runner as ``python3 -I -c <this source> FD`` with a SOCK_SEQPACKET socket on FD.
 Per job it receives a JSON message and the job's stdin/stdout/stderr descriptors, answers
-``{"pid"}`` once forked and ``{"status", "wall_s", "cpu_s", "memory_kb"}`` once reaped.
+``{"pid"}`` once forked and ``{"status", "compiled", "wall_s", "cpu_s", "memory_kb"}`` once
+reaped; ``compiled`` is false for Python source with a syntax error.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ STACK_BYTES = 64 << 20
 OPEN_FILES = 256
 #: exit status of a job child that failed before its program started (limits, uid, exec)
 SETUP_FAILED = 126
+#: where a Python job writes one byte once its source compiled (close-on-exec elsewhere)
+COMPILED_FD = 3
 # Imported once by the zygote, so jobs that import them pay nothing (they cost a fresh Python
 # about 45 ms together). Never a module with import-time state that jobs must not share,
 # such as random's seed.
@@ -48,17 +51,22 @@ def main(fd: int) -> None:
             return
         job = json.loads(message)
         started = time.monotonic()
+        compiled_read, compiled_write = os.pipe()
         pid = os.fork()
         if pid == 0:
             channel.close()
-            _become_job(job, fds)
+            os.close(compiled_read)
+            _become_job(job, [*fds, compiled_write])
             _run_python(job["argv"])
-        for fd_ in fds:
+        for fd_ in (*fds, compiled_write):
             os.close(fd_)
         channel.send(json.dumps({"pid": pid}).encode())
         _, status, usage = os.wait4(pid, 0)
+        compiled = job["argv"][0] != "python3" or os.read(compiled_read, 1) == b"1"
+        os.close(compiled_read)
         answer = {
             "status": status,
+            "compiled": compiled,
             "wall_s": time.monotonic() - started,
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "memory_kb": usage.ru_maxrss,
@@ -67,7 +75,10 @@ def main(fd: int) -> None:
 
 
 def _become_job(job: dict, fds: list[int]) -> None:
-    """Limits, uid, work dir and stdio of a job child; execs unless the program is Python."""
+    """Limits, uid, work dir and stdio of a job child; execs unless the program is Python.
+
+    fds: the job's stdin, stdout, stderr, and the pipe on which a Python job says it compiled;
+    they become descriptors 0 to 3, and every other descriptor is closed."""
     try:
         os.setsid()
         try:
@@ -96,8 +107,8 @@ def _become_job(job: dict, fds: list[int]) -> None:
         os.mkdir(job["cwd"], 0o711)  # the runner may fetch a named artifact
         os.chdir(job["cwd"])
         for target, fd in enumerate(fds):
-            os.dup2(fd, target)
-        os.closerange(3, 1 << 16)
+            os.dup2(fd, target, inheritable=target != COMPILED_FD)
+        os.closerange(COMPILED_FD + 1, 1 << 16)
         os.environ.clear()
         os.environ.update(job["env"])
         argv = job["argv"]
@@ -113,7 +124,8 @@ def _become_job(job: dict, fds: list[int]) -> None:
 
 
 def _run_python(argv: list[str]) -> None:
-    """Run ``python3 FILE`` or ``python3 -c CODE`` the way a fresh interpreter would."""
+    """Run ``python3 FILE`` or ``python3 -c CODE`` the way a fresh interpreter would; say on
+    COMPILED_FD that the source compiled before any of it runs (a syntax error never does)."""
     import builtins
     import types
 
@@ -129,7 +141,10 @@ def _run_python(argv: list[str]) -> None:
         main.__file__ = filename
     sys.modules["__main__"] = main
     try:
-        exec(compile(source, filename, "exec"), main.__dict__)
+        program = compile(source, filename, "exec")
+        os.write(COMPILED_FD, b"1")
+        os.close(COMPILED_FD)
+        exec(program, main.__dict__)
     except SystemExit as stop:
         code = _exit_status(stop)
     except BaseException as error:

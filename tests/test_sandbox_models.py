@@ -13,9 +13,11 @@ from sandbox.runner import classify, decode_frame, encode_frame
 LIMITS = {"cpu_s": 1.0, "wall_s": 2.0, "memory_bytes": 64 << 20, "output_bytes": 100}
 
 
-def finished(*, code: int | None = None, signal_number: int | None = None, cpu: float = 0.1):
+def finished(
+    *, code: int | None = None, signal_number: int | None = None, cpu: float = 0.1, compiled=True
+):
     status = code << 8 if code is not None else signal_number
-    return {"status": status, "cpu_s": cpu, "wall_s": cpu, "memory_kb": 1000}
+    return {"status": status, "compiled": compiled, "cpu_s": cpu, "wall_s": cpu, "memory_kb": 1000}
 
 
 def test_bad_limits_name_the_field() -> None:
@@ -44,6 +46,7 @@ def test_frames_round_trip_binary_blobs() -> None:
     ("run", "killed", "stdout_size", "stderr", "status"),
     [
         (finished(code=0), False, 10, b"", "ok"),
+        (finished(code=1, compiled=False), False, 0, b"SyntaxError", "compile_error"),
         (finished(code=0), True, 10, b"", "timeout"),  # killed at the wall limit
         (finished(code=0, cpu=1.5), False, 10, b"", "timeout"),  # over CPU, even if it exited
         (finished(signal_number=signal.SIGXCPU, cpu=1.0), False, 0, b"", "timeout"),

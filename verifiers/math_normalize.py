@@ -84,12 +84,15 @@ _UNIT_WORDS = (
 _UNIT_TAIL = re.compile(rf"(?<=[\d}}\s])\s*(?:(?:{_UNIT_WORDS})(?:\s*\^\s*\{{?-?\d+\}}?)?\s*)+$")
 _PLAIN_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _SPACE_THOUSANDS = re.compile(r"-?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _COMMAND_ARGS = {r"\frac": 2, r"\binom": 2, r"\sqrt": 1}
 
 
 def normalize(text: str) -> str:
     """One canonical spelling of an answer string (still LaTeX-ish, ready for the parser)."""
     s = text.strip()
+    if _PLAIN_NUMBER.fullmatch(s):  # the common case needs no rewriting
+        return s
     for old, new in _UNICODE.items():
         s = s.replace(old, new)
     s = s.replace("$", " ")

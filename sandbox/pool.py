@@ -103,7 +103,8 @@ class Pool:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(*(self.backend.stop_worker(w) for w in self._workers))
+        if self.backend is not None:
+            await asyncio.gather(*(self.backend.stop_worker(w) for w in self._workers))
         self._workers.clear()
 
     def worker_names(self) -> list[str]:

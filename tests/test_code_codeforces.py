@@ -58,31 +58,26 @@ for _ in range(int(input())):
     print("YES" if s == "".join(sorted(s)) else "NO")
 """,
 }
+# Both C++ problems read t cases of two integers x, y; only what is printed differs.
+PAIRS_CPP = """
+#include <algorithm>
+#include <iostream>
+int main() {
+  int t, x, y;
+  std::cin >> t;
+  while (t--) {
+    std::cin >> x >> y;
+    std::cout << OUTPUT << '\\n';
+  }
+}
+"""
 CPP = {
-    "minimum of $x$ and $y$, followed by the maximum": """
-#include <algorithm>
-#include <iostream>
-int main() {
-  int t, x, y;
-  std::cin >> t;
-  while (t--) {
-    std::cin >> x >> y;
-    std::cout << std::min(x, y) << ' ' << std::max(x, y) << '\\n';
-  }
-}
-""",
-    "Each screen is represented as a grid of size $5 \\\\times 3$": """
-#include <algorithm>
-#include <iostream>
-int main() {
-  int t, x, y;
-  std::cin >> t;
-  while (t--) {
-    std::cin >> x >> y;
-    std::cout << std::max((y + 1) / 2, (x + 4 * y + 14) / 15) << '\\n';
-  }
-}
-""",
+    "minimum of $x$ and $y$, followed by the maximum": PAIRS_CPP.replace(
+        "OUTPUT", "std::min(x, y) << ' ' << std::max(x, y)"
+    ),
+    "Each screen is represented as a grid of size $5 \\\\times 3$": PAIRS_CPP.replace(
+        "OUTPUT", "std::max((y + 1) / 2, (x + 4 * y + 14) / 15)"
+    ),
 }
 
 

@@ -27,6 +27,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -149,11 +150,15 @@ class Runner:
         artifact = language["artifact"]
 
         def keep_artifact(workdir: str) -> str | None:
-            built = os.path.join(workdir, artifact)
-            if not os.path.isfile(built):
+            try:  # never through a link: the runner may read what the job may not
+                built = os.open(os.path.join(workdir, artifact), os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
                 return f"the compiler left no {artifact}"
             target = os.path.join(self.bin_dir, artifact)
-            shutil.copyfile(built, target)
+            with open(built, "rb") as source, open(target, "wb") as copy:
+                if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                    return f"the compiler's {artifact} is not a file"
+                shutil.copyfileobj(source, copy)
             os.chmod(target, 0o755)
             return None
 

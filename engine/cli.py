@@ -109,11 +109,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return jobs.EXIT_OK
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _output_dir(args: argparse.Namespace) -> Path:
     directory = Path(args.outdir)
     if not directory.is_dir():
         raise ConfigError(f"{directory}: no such output directory")
-    streams = summarize(directory)
+    return directory
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    streams = summarize(_output_dir(args))
     if args.json:
         print(msgspec.json.encode(streams).decode())
         return jobs.EXIT_OK
@@ -128,9 +132,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cat(args: argparse.Namespace) -> int:
-    directory = Path(args.outdir)
-    if not directory.is_dir():
-        raise ConfigError(f"{directory}: no such output directory")
+    directory = _output_dir(args)
     out = sys.stdout.buffer
     with contextlib.suppress(BrokenPipeError):
         for path in shards.list_shards(directory, args.name):

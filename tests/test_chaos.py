@@ -71,11 +71,17 @@ def test_sigkill_at_random_points_then_resume_is_exactly_once(tmp_path):
     assert manifest["state"] == "finished" and manifest["records"] == 960
 
 
+def started_with_records(tmp_path: Path, url: str, records: int) -> tuple[Path, subprocess.Popen]:
+    """An engine run over 400 questions, once it has written ``records`` records."""
+    path = config(tmp_path, url, 400)
+    engine = start_engine(path)
+    wait_for_records(tmp_path / "out", records)
+    return path, engine
+
+
 def test_sigint_drains_and_exits_zero_then_resumes(tmp_path):
     with mock_process("--latency-ms", "30") as url:
-        path = config(tmp_path, url, 400)
-        engine = start_engine(path)
-        wait_for_records(tmp_path / "out", 20)
+        path, engine = started_with_records(tmp_path, url, 20)
         engine.send_signal(signal.SIGINT)
         stdout, stderr = engine.communicate(timeout=60)
         assert engine.returncode == 0, stderr.decode()
@@ -91,9 +97,7 @@ def test_sigint_drains_and_exits_zero_then_resumes(tmp_path):
 
 def test_second_signal_exits_at_once_without_corrupting_output(tmp_path):
     with mock_process("--latency-ms", "400") as url:
-        path = config(tmp_path, url, 400)
-        engine = start_engine(path)
-        wait_for_records(tmp_path / "out", 10)
+        path, engine = started_with_records(tmp_path, url, 10)
         engine.send_signal(signal.SIGINT)
         time.sleep(0.05)
         started = time.monotonic()

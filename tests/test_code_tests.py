@@ -46,6 +46,7 @@ def test_expected_value_on_the_left_is_still_the_expected_one() -> None:
         ({"functional": "def check(:"}, "tests.functional: line 1"),
         ("print('no checks')", "tests: the test code has no assert"),
         (42, "tests: unsupported shape int"),
+        ({"fn_name": "f", "inputs": [[1]], "outputs": [[2]]}, "tests.fn_name: call-based"),
     ],
 )
 def test_bad_tests_name_the_field(tests, message: str) -> None:

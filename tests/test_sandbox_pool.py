@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import warnings
 from collections.abc import AsyncIterator
 
@@ -153,3 +154,17 @@ async def test_unicode_and_large_input_round_trip(pool: Pool) -> None:
     source = "import sys\nsys.stdout.write(sys.stdin.read()[::-1])"
     result = await pool.run(Program("python", source), text)
     assert result.ok and result.stdout == text[::-1]
+
+
+async def test_local_backend_without_a_job_uid_still_limits_and_cleans_up() -> None:
+    """As a non-root user would run it: jobs keep the caller's uid (weaker, warned)."""
+    with pytest.warns(RuntimeWarning, match="run as your own user"):
+        async with open_pool("local", 1, drop_privileges=False) as pool:
+            program = Program("python", "import os\nprint(os.getuid(), sorted(os.listdir('.')))")
+            result = await pool.run(program)
+            assert result.stdout == f"{os.getuid()} []\n"
+            sleeper = Program("python", "import time\nopen('left', 'w')\ntime.sleep(30)")
+            timed_out = await pool.run(sleeper, limits=TIGHT)
+            assert timed_out.status == "timeout"
+            after = await pool.run(program)
+            assert (after.stdout, after.worker) == (result.stdout, result.worker)

@@ -2,7 +2,7 @@
 
 Accepted shapes (``parse_tests``):
 - ``[{"input": str, "output": str}, ...]``: stdin/stdout cases (Codeforces, TACO);
-- ``{"inputs": [str], "outputs": [str]}``: the same, column-wise (CodeContests);
+- ``{"inputs": [str], "outputs": [str]}``: the same, column-wise (CodeContests, TACO stdio);
 - ``{"functional": "def check(candidate): ... check(Solution().method)"}``: LeetCode, run after
   LeetCode's star-import prelude;
 - a string: an assert-style test program (HumanEval/MBPP) run after the solution.
@@ -67,6 +67,11 @@ def parse_tests(tests: Any) -> TestSuite:
         if not isinstance(tests["functional"], str):
             raise TestFormatError("tests.functional: expected a string of Python test code")
         return _check_tests(tests["functional"], LEETCODE_PRELUDE, "tests.functional")
+    if isinstance(tests, dict) and "fn_name" in tests:
+        raise TestFormatError(
+            "tests.fn_name: call-based (TACO fn_name) tests are not supported; give them as "
+            '{"functional": "def check(candidate): ..."} or as an assert program'
+        )
     if isinstance(tests, dict) and {"inputs", "outputs"} <= tests.keys():
         inputs, outputs = tests["inputs"], tests["outputs"]
         if not isinstance(inputs, list) or not isinstance(outputs, list):

@@ -46,6 +46,20 @@ PROBES = [
         "42",
     ),
     Probe(
+        "precompiled <bits/stdc++.h>",
+        "python",
+        """
+        import subprocess
+        open("x.cpp", "w").write("#include <bits/stdc++.h>\\nint main() {}")
+        flags = ["-std=c++17", "-O2", "-H", "-fsyntax-only", "x.cpp"]
+        used = subprocess.run(["g++", *flags], capture_output=True, text=True).stderr
+        print([line for line in used.splitlines() if line.startswith("!")])
+        """,
+        "ok",
+        "stdc++.h.gch'",
+        limits=Limits(time_s=20, wall_s=30, memory_mb=1024),
+    ),
+    Probe(
         "jobs run unprivileged",
         "python",
         "import os\nstatus = open('/proc/self/status').read()\n"
@@ -130,7 +144,7 @@ async def doctor(image: str) -> int:
         if present:
             checks += await _probe_limits(image)
     for name, ok, detail in checks:
-        print(f"{'ok  ' if ok else 'FAIL'}  {name:<24} {detail}")
+        print(f"{'ok  ' if ok else 'FAIL'}  {name:<28} {detail}")
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 

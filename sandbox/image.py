@@ -2,7 +2,8 @@
 
 With a reachable registry: ``docker build`` of sandbox/Dockerfile. Without one (the default on
 these machines): an image imported from a root filesystem made of this machine's installed
-Debian packages for python3 and g++ and everything they depend on; nothing is downloaded.
+Debian packages for python3 and g++ and everything they depend on, plus <bits/stdc++.h>
+precompiled by this machine's g++ (the same package); nothing is downloaded.
 Both ways label the image with a recipe hash, so building again is a no-op until it changes.
 """
 
@@ -14,14 +15,16 @@ import io
 import os
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from sandbox.docker import DEFAULT_IMAGE
+from sandbox.languages import CPP_FLAGS
 
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 RECIPE_LABEL = "thoughtmill.recipe"
-OFFLINE_RECIPE_VERSION = "1"
+OFFLINE_RECIPE_VERSION = "2"  # 2: precompiled <bits/stdc++.h>
 # sortedcontainers: LeetCode's Python has it, and some accepted solutions import it.
 OFFLINE_ROOT_PACKAGES = (
     "python3-minimal", "libpython3-stdlib", "python3-sortedcontainers", "g++", "dash",
@@ -122,6 +125,23 @@ def _build_offline(image: str, say: Callable[[str], None]) -> None:
     packages = _package_closure()
     files = _package_files([package.split("=")[0] for package in packages])
     say(f"building {image} offline from {len(packages)} installed Debian packages")
+    with tempfile.TemporaryDirectory() as scratch:
+        extra = dict([_precompiled_header(files, scratch)])
+        _import_rootfs(image, packages, files, extra)
+
+
+def _precompiled_header(files: list[str], scratch: str) -> tuple[str, str]:
+    """(path in the image, built file) of <bits/stdc++.h> precompiled by this machine's g++,
+    the very compiler the image gets."""
+    header = next(path for path in files if path.endswith("/bits/stdc++.h"))
+    built = os.path.join(scratch, "stdc++.h.gch")
+    subprocess.run(["g++", *CPP_FLAGS, "-x", "c++-header", header, "-o", built], check=True)
+    return header + ".gch", built
+
+
+def _import_rootfs(image: str, packages: list[str], files: list[str], extra: dict) -> None:
+    """Pipe the root filesystem (package files plus ``extra``: image path -> local file)
+    into ``docker import``."""
     importer = subprocess.Popen(
         [
             "docker", "import", "--change", f"LABEL {RECIPE_LABEL}={_offline_recipe(packages)}",
@@ -131,6 +151,8 @@ def _build_offline(image: str, say: Callable[[str], None]) -> None:
     )  # fmt: skip
     with tarfile.open(fileobj=importer.stdin, mode="w|") as tar:
         _write_rootfs(tar, files)
+        for path, local in extra.items():
+            tar.add(local, arcname=path.lstrip("/"))
     importer.stdin.close()
     output = importer.stdout.read().decode(errors="replace")
     if importer.wait() != 0:

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import msgspec
 
+#: C++ dialect and optimisation; the image precompiles <bits/stdc++.h> with exactly these flags
+#: (GCC uses a precompiled header only when they match), which makes most contest programs
+#: compile about four times faster
+CPP_FLAGS = ("-std=c++17", "-O2")
+
 
 class Language(msgspec.Struct, frozen=True):
     name: str
@@ -35,7 +40,7 @@ LANGUAGES: dict[str, Language] = {
             name="cpp",
             aliases=("cpp", "c++", "cxx", "cc", "cpp17", "c++17"),
             source_name="main.cpp",
-            compile=("g++", "-std=c++17", "-O2", "-pipe", "-o", "prog", "{src}"),
+            compile=("g++", *CPP_FLAGS, "-pipe", "-o", "prog", "{src}"),
             run=("{bin}/prog",),
             artifact="prog",
         ),

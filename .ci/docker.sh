@@ -3,11 +3,12 @@
 # Idempotent: every step is skipped when already done. Called by .ci/run after
 # `pip install -e .[test]`.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { echo "[docker.sh] $*"; }
 
 # docker.io + iptables: the engine. python3 (+ sortedcontainers) and g++: what the offline image is made of
-# (`python -m sandbox build-image` copies these installed Debian packages when no registry answers).
+# (`python3 -m sandbox build-image` copies these installed Debian packages when no registry answers).
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
@@ -36,4 +37,4 @@ if ! docker info >/dev/null 2>&1; then
 fi
 log "docker engine $(docker version --format '{{.Server.Version}}') is up"
 
-python -m sandbox build-image
+python3 -m sandbox build-image

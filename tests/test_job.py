@@ -155,3 +155,20 @@ async def test_changed_recipe_is_refused_unless_allowed(tmp_path, mock_teacher, 
     samples = read_samples(tmp_path / "out")
     assert len(samples) == 32
     assert len({s.recipe_hash for s in samples}) == 2
+
+
+@pytest.mark.parametrize(("correct_rate", "sampled"), [(1.0, 2), (0.0, 8)])
+async def test_early_stop_once_k_answers_passed(
+    tmp_path, mock_teacher, make_recipe, correct_rate, sampled
+):
+    questions = write_questions(tmp_path / "q.jsonl", 10)
+    sampling = "n = 8\nmax_tokens = 1024\nstop_after_passed = 2"
+    async with mock_teacher(answer_key=str(questions), correct_rate=correct_rate) as mock:
+        job = Job(make_recipe(mock.url, questions, sampling=sampling))
+        assert await job.run() == 0
+        assert mock.stats["requests"] == 10 * sampled // 2  # rounds of k = 2 samples
+    samples = read_samples(tmp_path / "out")
+    assert_exactly_once(samples, 10, 8)  # every index recorded: sampled or early_stopped
+    stopped = [s for s in samples if s.failure is not None]
+    assert all(s.failure.kind == "early_stopped" and s.completion is None for s in stopped)
+    assert len(stopped) == job.metrics.early_stopped == 10 * (8 - sampled)

@@ -64,7 +64,7 @@ class Pool:
         lease_timeout_s: float = 300.0,
         **backend_options,
     ) -> None:
-        self.size = size or os.cpu_count() or 1
+        self.size = size if size is not None else os.cpu_count() or 1
         if self.size < 1:
             raise ValueError(f"pool size must be at least 1, got {self.size}")
         self.answer_grace_s = answer_grace_s
@@ -200,13 +200,8 @@ class Pool:
         results = []
         for answer, (stdout, stderr) in answers:
             answer.pop("tainted", None)
-            stdout_text, stderr_text = (
-                stdout.decode(errors="replace"),
-                stderr.decode(errors="replace"),
-            )
-            results.append(
-                RunResult(**answer, stdout=stdout_text, stderr=stderr_text, worker=worker.name)
-            )
+            answer.update(stdout=stdout.decode(errors="replace"), worker=worker.name)
+            results.append(RunResult(**answer, stderr=stderr.decode(errors="replace")))
         return results
 
     @contextlib.asynccontextmanager
@@ -259,15 +254,15 @@ class Pool:
         self.replaced += 1
         log.warning("replacing sandbox runner %s: %s", broken.name, broken.last_words())
         await self.backend.stop_worker(broken)
-        for delay in (*RESTART_DELAYS_S, None):
-            if self._closed:
-                return
+        failures = 0
+        while not self._closed:
             try:
                 self._adopt(await self.backend.start_worker())
                 return
             except Exception as error:  # keep trying: the pool must heal by itself
                 log.warning("could not start a sandbox runner: %s", error)
-                await asyncio.sleep(delay or RESTART_DELAYS_S[-1])
+                await asyncio.sleep(RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S) - 1)])
+                failures += 1
 
 
 async def choose_backend(choice: str | Backend, **options) -> Backend:

@@ -419,7 +419,7 @@ def runner_main() -> None:
     if config is None:
         return
     runner = Runner(config[0])
-    stdout.write(encode_frame({"ready": True, "uid": runner.uid}))
+    stdout.write(encode_frame({"ready": True}))
     stdout.flush()
     while (frame := read_frame(stdin)) is not None:
         try:

@@ -35,7 +35,6 @@ class Worker:
         self.process = process
         self.alive = True
         self.tainted = False
-        self.uid: int | None = None
         self._stderr = bytearray()
         self._drain = asyncio.create_task(self._drain_stderr())
 
@@ -50,11 +49,10 @@ class Worker:
         )
         worker = cls(name, process)
         try:
-            ready, _ = await worker.call(dict(config, zygote=ZYGOTE_SOURCE), (), timeout)
-        except WorkerLost:
+            await worker.call(dict(config, zygote=ZYGOTE_SOURCE), (), timeout)
+        except BaseException:  # lost, or cancelled while starting
             await worker.stop()
             raise
-        worker.uid = ready.get("uid")
         return worker
 
     async def call(
@@ -82,6 +80,9 @@ class Worker:
             self.alive = False
             await asyncio.sleep(0.05)  # let the last words reach stderr
             raise WorkerLost(f"{self.name} exited: {self.last_words()}") from error
+        except asyncio.CancelledError:
+            self.alive = False  # an answer may be half read: this pipe is out of step
+            raise
         for header, _ in answers:
             if "error" in header:
                 self.alive = False

@@ -72,3 +72,8 @@ def test_longer_and_tilde_fences_hold_inner_fences() -> None:
 )
 def test_no_block_is_no_answer(response: str) -> None:
     assert extract_program(response) is None
+
+
+def test_an_unknown_language_is_an_error_not_no_answer() -> None:
+    with pytest.raises(ValueError, match="unknown language 'java'"):
+        extract_program("```java\nclass A {}\n```", "java")

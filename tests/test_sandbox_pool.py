@@ -168,3 +168,15 @@ async def test_local_backend_without_a_job_uid_still_limits_and_cleans_up() -> N
             assert timed_out.status == "timeout"
             after = await pool.run(program)
             assert (after.stdout, after.worker) == (result.stdout, result.worker)
+
+
+async def test_a_cancelled_job_costs_its_runner_but_not_the_pool(pool: Pool) -> None:
+    sleeper = Program("python", "import time\ntime.sleep(30)")
+    job = asyncio.create_task(pool.run(sleeper, limits=Limits(time_s=1, wall_s=40)))
+    await asyncio.sleep(0.5)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    program = Program("python", "print(int(input()) + 1)")
+    results = await asyncio.gather(*(pool.run(program, f"{i}\n") for i in range(6)))
+    assert [result.stdout for result in results] == [f"{i + 1}\n" for i in range(6)]

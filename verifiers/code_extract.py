@@ -17,7 +17,7 @@ import re
 
 import msgspec
 
-from sandbox.languages import find_language
+from sandbox.languages import find_language, get_language
 
 DEFAULT_LANGUAGE = "python"
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)[^\n]*$")
@@ -36,13 +36,14 @@ class _Block(msgspec.Struct, frozen=True):
 
 
 def extract_program(response: str, language: str | None = None) -> Extracted | None:
-    """The program to run, by the rules above; None when the response has no code block."""
+    """The program to run, by the rules above; None when the response has no code block.
+    An unknown ``language`` is an error (ValueError naming the known ones)."""
     _, thinking_end, answer = response.rpartition("</think>")
     blocks = _fenced_blocks(answer) if thinking_end else []
     if not any(block.source.strip() for block in blocks):
         blocks = _fenced_blocks(response)
     blocks = [block for block in blocks if block.source.strip()]
-    wanted = find_language(language).name if language else None
+    wanted = get_language(language).name if language else None
     for block in reversed(blocks):
         tagged = find_language(block.tag) if block.tag else None
         if tagged is not None and wanted in (None, tagged.name):

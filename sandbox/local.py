@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import warnings
@@ -13,6 +16,9 @@ import warnings
 from sandbox.worker import RUNNER_SOURCE, Worker, job_uids
 
 log = logging.getLogger(__name__)
+
+#: run as a job uid: SIGKILL every process of that uid (kill -1 spares only the caller)
+KILL_ALL = ("/bin/sh", "-c", "kill -KILL -1 2>/dev/null; true")
 
 WEAKER = (
     "sandbox backend 'local': programs run as plain processes on this machine, without a "
@@ -34,6 +40,7 @@ class LocalBackend:
         self._uids = job_uids()
         self._numbers = itertools.count()
         self._roots: dict[str, str] = {}
+        self._uids_of: dict[str, int | None] = {}
 
     async def prepare(self) -> None:
         uid = "" if self.drop_privileges else ", and run as your own user"
@@ -53,11 +60,23 @@ class LocalBackend:
         }
         argv = [sys.executable, "-I", "-c", RUNNER_SOURCE, "runner"]
         try:
-            return await Worker.start(name, argv, config, self.start_timeout_s)
+            worker = await Worker.start(name, argv, config, self.start_timeout_s, new_session=True)
         except BaseException:
             shutil.rmtree(self._roots.pop(name), ignore_errors=True)
             raise
+        self._uids_of[name] = config["uid"]
+        return worker
 
     async def stop_worker(self, worker: Worker) -> None:
+        """End the runner, its zygote and sweeper (one process group) and every process of its
+        job uid (jobs start sessions of their own), then delete its folder."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker.process.pid, signal.SIGKILL)
+        uid = self._uids_of.pop(worker.name, None)
+        if uid is not None:
+            killer = await asyncio.create_subprocess_exec(
+                *KILL_ALL, user=uid, group=uid, extra_groups=[]
+            )
+            await killer.wait()
         await worker.stop()
         shutil.rmtree(self._roots.pop(worker.name, ""), ignore_errors=True)

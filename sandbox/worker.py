@@ -39,13 +39,17 @@ class Worker:
         self._drain = asyncio.create_task(self._drain_stderr())
 
     @classmethod
-    async def start(cls, name: str, argv: Sequence[str], config: dict, timeout: float) -> Worker:
-        """Spawn ``argv`` (which must run the runner), send it ``config`` and wait until ready."""
+    async def start(
+        cls, name: str, argv: Sequence[str], config: dict, timeout: float, new_session=False
+    ) -> Worker:
+        """Spawn ``argv`` (which must run the runner), send it ``config`` and wait until ready;
+        ``new_session`` puts the runner and its helpers in a process group of their own."""
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=new_session,
         )
         worker = cls(name, process)
         try:
@@ -111,8 +115,9 @@ class Worker:
     async def stop(self) -> None:
         """End the process (the backend removes a container separately)."""
         self.alive = False
+        self.process.stdin.close()
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
         await self.process.wait()
-        self._drain.cancel()
+        await self._drain  # stderr ends with the process

@@ -230,6 +230,33 @@ async def test_python_memory_bomb(docker_pool: Pool) -> None:
     await assert_serves(docker_pool)
 
 
+async def test_processes_together_past_the_container_memory_are_oom_killed(
+    docker_pool: Pool,
+) -> None:
+    """Each child stays under its own limit; together they pass the container's (2 GiB): the
+    kernel's OOM killer takes jobs (oom_score_adj 1000), never the runner or the zygote."""
+    source = """
+        import os
+        children = []
+        for _ in range(16):
+            pid = os.fork()
+            if pid == 0:
+                hold = b"x" * (200 << 20)
+                os._exit(0)
+            children.append(pid)
+        statuses = [os.waitpid(pid, 0)[1] for pid in children]
+        print("oom killed", sum(os.WIFSIGNALED(s) and os.WTERMSIG(s) == 9 for s in statuses))
+    """
+    replaced = docker_pool.replaced
+    limits = Limits(time_s=10, wall_s=20, memory_mb=256, processes=32)
+    result = await docker_pool.run(python(source), limits=limits)
+    assert result.status == "ok", result
+    killed = int(result.stdout.split()[-1])
+    assert 1 <= killed <= 16, result.stdout
+    assert docker_pool.replaced == replaced
+    await assert_serves(docker_pool)
+
+
 @pytest.mark.parametrize(
     "allocation",
     [

@@ -87,7 +87,7 @@ class ShardWriter:
         self.worker = worker
         self.spec = spec
         self.seq = seq
-        self.closed_shards: list[tuple[Path, ShardIndex]] = []
+        self.closed_shards: list[tuple[Path, ShardIndex]] = []  # indexes without their keys
         self._compressor = zstandard.ZstdCompressor(
             level=spec.zstd_level, write_checksum=True, write_content_size=True
         )
@@ -127,7 +127,7 @@ class ShardWriter:
         if self._file is not None:
             index = ShardIndex(self._records, self._keys, dict(self._outcomes))
             path = await asyncio.to_thread(self._seal, index)
-            self.closed_shards.append((path, index))
+            self.closed_shards.append((path, ShardIndex(index.records, [], index.outcomes)))
             self._keys, self._outcomes, self._records, self._bytes = [], Counter(), 0, 0
 
     async def _drain(self) -> None:

@@ -22,6 +22,8 @@ COMPILE_MEMORY_BYTES = 2048 * MiB
 COMPILE_FILE_BYTES = 256 * MiB
 COMPILE_STDOUT_BYTES = 64 * 1024
 RESTART_DELAYS_S = (0.5, 1, 2, 5, 10)
+#: with no runner left, jobs fail (infra_error) once this many starts in a row have failed
+FAILED_STARTS_BEFORE_GIVING_UP = 3
 
 StopWhen = Callable[[int, RunResult], bool]
 
@@ -40,6 +42,13 @@ class _BatchJob:
         if self.total_wall_s is None:
             return self.limits.wall
         return min(self.limits.wall, self.total_wall_s - spent)
+
+
+@dataclasses.dataclass(frozen=True)
+class _NoRunner:
+    """Queued in place of a runner when none is left and none can start."""
+
+    reason: str
 
 
 class Backend(Protocol):
@@ -61,19 +70,18 @@ class Pool:
         size: int | None = None,
         *,
         answer_grace_s: float = 5.0,
-        lease_timeout_s: float = 300.0,
         **backend_options,
     ) -> None:
         self.size = size if size is not None else os.cpu_count() or 1
         if self.size < 1:
             raise ValueError(f"pool size must be at least 1, got {self.size}")
         self.answer_grace_s = answer_grace_s
-        self.lease_timeout_s = lease_timeout_s
         self._backend_choice = backend
         self._backend_options = backend_options
         self.backend: Backend | None = None
         self.replaced = 0
-        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        self._idle: asyncio.Queue[Worker | _NoRunner] = asyncio.Queue()
+        self._start_failures = 0
         self._workers: set[Worker] = set()
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
@@ -206,17 +214,17 @@ class Pool:
 
     @contextlib.asynccontextmanager
     async def _lease(self) -> AsyncIterator[Worker]:
+        """The next free runner, however long the queue; fails only when the pool has no runner
+        left and cannot start one (then every waiter fails, until a start succeeds)."""
         if self._closed:
             raise RuntimeError("the sandbox pool is closed")
-        deadline = asyncio.get_running_loop().time() + self.lease_timeout_s
         while True:
-            timeout = deadline - asyncio.get_running_loop().time()
-            try:
-                worker = await asyncio.wait_for(self._idle.get(), max(0.0, timeout))
-            except (asyncio.TimeoutError, TimeoutError) as error:
-                raise WorkerLost(
-                    f"no sandbox runner free within {self.lease_timeout_s:g} s"
-                ) from error
+            worker = await self._idle.get()
+            if isinstance(worker, _NoRunner):
+                if self._workers:
+                    continue  # healed since: drop the notice
+                self._idle.put_nowait(worker)  # for the next waiter
+                raise WorkerLost(f"no sandbox runner can be started: {worker.reason}")
             if worker.alive:
                 break
             self._spawn(self._replace(worker))  # died while idle
@@ -254,15 +262,18 @@ class Pool:
         self.replaced += 1
         log.warning("replacing sandbox runner %s: %s", broken.name, broken.last_words())
         await self.backend.stop_worker(broken)
-        failures = 0
         while not self._closed:
             try:
                 self._adopt(await self.backend.start_worker())
+                self._start_failures = 0
                 return
             except Exception as error:  # keep trying: the pool must heal by itself
                 log.warning("could not start a sandbox runner: %s", error)
-                await asyncio.sleep(RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S) - 1)])
-                failures += 1
+                self._start_failures += 1
+                if not self._workers and self._start_failures == FAILED_STARTS_BEFORE_GIVING_UP:
+                    self._idle.put_nowait(_NoRunner(str(error)))
+                delays = RESTART_DELAYS_S
+                await asyncio.sleep(delays[min(self._start_failures, len(delays)) - 1])
 
 
 async def choose_backend(choice: str | Backend, **options) -> Backend:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from sandbox import Limits, Pool, Program, open_pool
-from sandbox.docker import docker
+from sandbox.docker import DEFAULT_IMAGE, docker
 from tests.sandbox_fixtures import REPO, require_docker
 from verifiers.code import CodeVerifier
 
@@ -89,6 +89,26 @@ async def test_a_job_lost_twice_is_an_infra_error_never_a_wrong_answer() -> None
         await healed(pool, killed)
         after = await pool.run(SLOW_ECHO, "healed\n", QUICK)
         assert (after.status, after.stdout) == ("ok", "healed\n")
+
+
+@pytest.mark.slow
+async def test_with_no_runner_able_to_start_jobs_fail_then_the_pool_heals() -> None:
+    image = f"thoughtmill-sandbox:doomed-{os.getpid()}"
+    await docker("tag", DEFAULT_IMAGE, image)
+    try:
+        async with open_pool("docker", 1, image=image, answer_grace_s=1) as pool:
+            [lost] = pool.worker_names()
+            await docker("rmi", image)  # replacements cannot start any more
+            await docker("kill", lost)
+            result = await pool.run(Program("python", "print('no')"), limits=QUICK)
+            assert result.status == "infra_error", result
+            assert "no sandbox runner can be started" in result.detail
+            await docker("tag", DEFAULT_IMAGE, image)
+            await healed(pool, {lost})
+            result = await pool.run(Program("python", "print('back')"), limits=QUICK)
+            assert (result.status, result.stdout) == ("ok", "back\n")
+    finally:
+        await docker("rmi", image)
 
 
 async def test_auto_backend_is_docker_with_one_runner_per_core() -> None:

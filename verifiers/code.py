@@ -38,8 +38,9 @@ STDERR_EXCERPT = 300
 class CodeVerifier:
     """Verifies code answers through a sandbox pool.
 
-    limits: per test (CPU and wall time, memory, output); program_time_s: wall-time budget of
-    all tests of one answer together; case_insensitive: YES matches yes; checker: replaces the
+    limits: per test (CPU and wall time, memory, output); function-call tests run in one
+    process, so there they bound the whole check. program_time_s: wall-time budget of all
+    tests of one answer together. case_insensitive: YES matches yes. checker: replaces the
     token comparison (for problems with several right answers).
     """
 

@@ -216,8 +216,8 @@ class Pool:
     async def _lease(self) -> AsyncIterator[Worker]:
         """The next free runner, however long the queue; fails only when the pool has no runner
         left and cannot start one (then every waiter fails, until a start succeeds)."""
-        if self._closed:
-            raise RuntimeError("the sandbox pool is closed")
+        if self._closed or self.backend is None:
+            raise RuntimeError("the sandbox pool is not open: use `async with open_pool() as pool`")
         while True:
             worker = await self._idle.get()
             if isinstance(worker, _NoRunner):

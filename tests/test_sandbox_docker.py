@@ -127,9 +127,11 @@ async def test_local_backend_warns_loudly() -> None:
     assert result.stdout == "local\n"
 
 
-def test_unknown_backend_is_a_clear_error() -> None:
+def test_unknown_backend_and_unopened_pool_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="unknown sandbox backend 'vm'"):
         asyncio.run(open_pool("vm").__aenter__())
+    with pytest.raises(RuntimeError, match="not open: use `async with open_pool"):
+        asyncio.run(open_pool("docker").run(Program("python", "print(1)")))
 
 
 @pytest.mark.slow

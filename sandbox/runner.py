@@ -188,12 +188,13 @@ class Runner:
             if not killed:
                 swept = self._sweep(pid, workdir)
             stdout_size = os.fstat(fds[1]).st_size
+            written = max(stdout_size, os.fstat(fds[2]).st_size)
             stdout = os.pread(fds[1], min(stdout_size, limits["output_bytes"]), 0)
             stderr = _tail(fds[2], limits["stderr_bytes"], keep=limits.get("stderr_keep", "tail"))
         finally:
             for fd in fds:
                 os.close(fd)
-        status, detail = classify(finished, limits, killed, stdout_size, stderr)
+        status, detail = classify(finished, limits, killed, written, stderr)
         if problem and status == "ok":
             status, detail = "runtime_error", problem
         raw = finished["status"]
@@ -295,7 +296,7 @@ class Sweeper:
             channel.send(b"ok" if done else b"failed")
 
 
-def classify(finished: dict, limits: dict, killed: bool, stdout_size: int, stderr: bytes):
+def classify(finished: dict, limits: dict, killed: bool, written: int, stderr: bytes):
     """Status and detail of a finished job, from the most to the least specific cause."""
     raw = finished["status"]
     signal_number = os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else None
@@ -306,7 +307,7 @@ def classify(finished: dict, limits: dict, killed: bool, stdout_size: int, stder
         return "timeout", f"wall time limit of {limits['wall_s']:g} s exceeded"
     if finished["cpu_s"] > limits["cpu_s"] or signal_number == signal.SIGXCPU:
         return "timeout", f"CPU time limit of {limits['cpu_s']:g} s exceeded"
-    if stdout_size > limits["output_bytes"] or signal_number == signal.SIGXFSZ:
+    if written > limits["output_bytes"] or signal_number == signal.SIGXFSZ:
         return "output_limit", f"output limit of {limits['output_bytes']} bytes exceeded"
     if exit_code == 0:
         return "ok", ""

@@ -272,10 +272,14 @@ async def test_cpp_allocating_10_gib(docker_pool: Pool, allocation: str) -> None
     await assert_serves(docker_pool)
 
 
-async def test_infinite_output(docker_pool: Pool) -> None:
-    result = await docker_pool.run(python("while True:\n    print('spam' * 100)"), limits=TIGHT)
+@pytest.mark.parametrize("stream", ["sys.stdout", "sys.stderr"])
+async def test_infinite_output(docker_pool: Pool, stream: str) -> None:
+    source = f"import sys\nwhile True:\n    print('spam' * 100, file={stream})"
+    result = await docker_pool.run(python(source), limits=TIGHT)
     assert result.status == "output_limit", result
-    assert len(result.stdout) == TIGHT.output_bytes
+    assert len(result.stdout if stream == "sys.stdout" else result.stderr) == (
+        TIGHT.output_bytes if stream == "sys.stdout" else TIGHT.stderr_bytes
+    )
     await assert_serves(docker_pool)
 
 

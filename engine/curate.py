@@ -88,7 +88,7 @@ class Exclusions:
         record = Excluded(
             question.id, question.domain, question.source, stage, reason, question.problem[:500]
         )
-        await self.sink.write(record, (question.id, -1, ""), f"{question.domain}:{stage}:{outcome}")
+        await self.sink.write(record, (question.id, -1, ""), f"{question.domain}:{stage}")
 
     async def on_unscored(self, question: Question, unscored: Unscored) -> None:
         await self.add(question, "score", unscored, unscored.reason)

@@ -23,7 +23,7 @@ from engine.config import OutputSpec
 from engine.records import Domain, Message, Sample
 from engine.storage import shards
 from engine.storage.output import MANIFEST, DoneSet, Manifest
-from engine.storage.shards import ShardWriter, outcome_of
+from engine.storage.shards import ShardWriter, sample_label
 
 
 class ExportSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -145,8 +145,8 @@ async def export(outdir: Path, dest: Path, spec: ExportSpec) -> ExportReport:
             dropped[f"answer_filter:{rejection.reason}"] += 1
             continue
         record = training_record(sample)
-        outcome = outcome_of(record.verdict, None)
-        await writer.write(_encode(record) + b"\n", sample.key, outcome)
+        label = sample_label(sample.domain, record.verdict, None)
+        await writer.write(_encode(record) + b"\n", sample.key, label)
         domains_out[sample.domain] += 1
     await writer.close()
     staging.mkdir(parents=True, exist_ok=True)  # an export of nothing is an empty directory

@@ -158,12 +158,20 @@ class Job:
             recipe = await stack.enter_async_context(mock_teacher_for(self.recipe))
             backend = make_backend(recipe.teacher, metrics)  # fails fast, before any output
             scorer = make_backend(recipe.scorer, metrics) if recipe.scorer else None
+            n = recipe.sampling.n
+            scope = f"{self.recipe_hash}:{recipe.curation_hash()}:{n}"
             done = self.output.open(
-                self.recipe_hash, msgspec.to_builtins(self.recipe), self.allow_recipe_change
+                self.recipe_hash,
+                msgspec.to_builtins(self.recipe),
+                self.allow_recipe_change,
+                scope,
+                n,
             )
             exclusions = Exclusions(self.output.stream("excluded"), recipe.output, self.funnel)
             tracker = Tracker(metrics)
-            samples = RecordSink(self.output.samples.writer(recipe.output))
+            writer = self.output.samples.writer(recipe.output, scope, tracker.is_open)
+            tracker.on_complete = writer.completed
+            samples = RecordSink(writer)
             counting = asyncio.ensure_future(self._count_questions())
             stack.push_async_callback(self._finish, samples, exclusions, tracker, counting)
             metrics.state = "running"

@@ -159,7 +159,7 @@ def save_selection(path: Path, questions: Iterable[Question], zstd_level: int = 
         if batch:
             file.write(compressor.compress(b"".join(batch)))
             count += len(batch)
-        shards.seal(file, part, shards.ShardIndex(count, [], {}))
+        shards.seal(file, part, shards.make_index(count, [], {}))
     return count
 
 

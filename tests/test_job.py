@@ -172,3 +172,18 @@ async def test_early_stop_once_k_answers_passed(
     stopped = [s for s in samples if s.failure is not None]
     assert all(s.failure.kind == "early_stopped" and s.completion is None for s in stopped)
     assert len(stopped) == job.metrics.early_stopped == 10 * (8 - sampled)
+
+
+async def test_restart_reads_complete_ranges_not_every_key(tmp_path, mock_teacher, make_recipe):
+    questions = write_questions(tmp_path / "q.jsonl", 40)
+    async with mock_teacher(answer_key=str(questions)) as mock:
+        recipe = make_recipe(mock.url, questions)
+        assert await Job(recipe).run() == 0
+        job = Job(recipe)
+        scope = f"{job.recipe_hash}:{recipe.curation_hash()}:{recipe.sampling.n}"
+        done = job.output.open(job.recipe_hash, {}, scope=scope, n=recipe.sampling.n)
+        assert done.complete_samples == 160
+        # keys are read only for questions in flight when a shard was sealed, not for all 160
+        assert done.samples < 160 // 4
+        assert await job.run() == 0
+        assert mock.stats["requests"] == 40  # the second run asked for nothing

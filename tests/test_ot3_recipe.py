@@ -111,6 +111,10 @@ async def test_scaled_ot3_runs_end_to_end(tmp_path, mock_teacher):
     assert sorted((scored[i].scores[-1].value for i in chosen), reverse=True) == code_ratings[:5]
     manifest = msgspec.json.decode((out / "manifest.json").read_bytes())
     assert manifest["state"] == "finished" and manifest["funnel"]["select"]
+    # a torn part is rebuilt from its records: it must index exactly like the writers do
+    for path in shards.list_shards(out):
+        sealed, rebuilt = shards.read_index(path), shards.index_from_lines(shards.iter_lines(path))
+        assert (sealed.keys, sealed.outcomes) == (rebuilt.keys, rebuilt.outcomes), path.name
 
 
 def job_scored(out: Path):

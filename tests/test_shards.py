@@ -134,3 +134,16 @@ def test_walk_rejects_garbage():
     payload = zstandard.ZstdCompressor(write_checksum=True).compress(b"x\n")
     found, end = frames.walk(payload + b"garbage!")
     assert len(found) == 1 and end == len(payload)
+
+
+def test_ranges_and_done_set_complete_ranges():
+    assert shards.ranges([9, 3, 4, 5, 11, 10]) == [3, 6, 9, 12]
+    done = DoneSet()
+    done.add_complete([3, 6, 9, 12], n=4)
+    done.add_complete([5, 8], n=4)  # overlaps and extends the first range
+    assert done.complete_samples == 4 * (8 - 3 + 12 - 9)
+    assert [done.missing("q", 4, o) == [] for o in (2, 3, 7, 8, 9, 11, 12)] == [
+        False, True, True, False, True, True, False
+    ]  # fmt: skip
+    done.add("q", 1)
+    assert done.missing("q", 4, 8) == [0, 2, 3]

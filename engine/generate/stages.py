@@ -43,22 +43,28 @@ def contiguous_runs(indices: list[int], limit: int) -> Iterator[list[int]]:
 
 
 class Tracker:
-    """Counts outstanding samples per question so the writer can tell when one is complete."""
+    """Counts outstanding samples per question; tells ``on_complete`` the ordinal of each
+    question whose last sample has been written."""
 
-    def __init__(self, metrics: Metrics):
+    def __init__(self, metrics: Metrics, on_complete: Callable[[int], None] | None = None):
         self.metrics = metrics
-        self.pending: dict[str, int] = {}
+        self.on_complete = on_complete
+        self.pending: dict[str, list[int]] = {}  # question id -> [samples left, ordinal]
 
-    def expect(self, question_id: str, samples: int) -> None:
-        self.pending[question_id] = samples
+    def expect(self, question_id: str, ordinal: int, samples: int) -> None:
+        self.pending[question_id] = [samples, ordinal]
+
+    def is_open(self, question_id: str) -> bool:
+        return question_id in self.pending
 
     def written(self, question_id: str) -> None:
-        left = self.pending[question_id] - 1
-        if left:
-            self.pending[question_id] = left
-        else:
+        entry = self.pending[question_id]
+        entry[0] -= 1
+        if not entry[0]:
             del self.pending[question_id]
             self.metrics.questions_done += 1
+            if self.on_complete is not None:
+                self.on_complete(entry[1])
 
 
 class PlanStage:
@@ -74,17 +80,19 @@ class PlanStage:
         self.recipe = recipe
         self.done = done
         self.tracker = tracker
+        self.position = 0  # ordinal of the next question: the stream is deterministic
         self.max_n = max_n_per_request
 
     async def process(self, question: Question, emit: Emit) -> None:
         sampling = self.recipe.sampling
-        missing = self.done.missing(question.id, sampling.n)
+        ordinal, self.position = self.position, self.position + 1
+        missing = self.done.missing(question.id, sampling.n, ordinal)
         metrics = self.tracker.metrics
         metrics.samples_skipped_resume += sampling.n - len(missing)
         if not missing:
             metrics.questions_done += 1
             return
-        self.tracker.expect(question.id, len(missing))
+        self.tracker.expect(question.id, ordinal, len(missing))
         base = question_seed(self.recipe.job.seed, question.id)
         if question.choices and self.recipe.verify.science.mode == "mcq":
             for index in missing:  # options are shuffled per sample: one prompt each

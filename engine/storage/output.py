@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +37,15 @@ class Manifest(msgspec.Struct, omit_defaults=True):
 
 
 class DoneSet:
-    """Which (question, sample index) pairs exist: one int bitmask per question."""
+    """Which (question, sample index) pairs exist: complete questions as ordinal ranges, the
+    rest as one int bitmask of sample indices per question."""
 
     def __init__(self) -> None:
         self.masks: dict[str, int] = {}
-        self.samples = 0
+        self.samples = 0  # in the bitmasks
+        self.complete_samples = 0  # in the complete ranges
+        self._starts: list[int] = []
+        self._ends: list[int] = []
 
     def add(self, question_id: str, index: int) -> None:
         mask = self.masks.get(question_id, 0)
@@ -47,7 +53,26 @@ class DoneSet:
             self.masks[question_id] = mask | 1 << index
             self.samples += 1
 
-    def missing(self, question_id: str, n: int) -> list[int]:
+    def add_complete(self, flat_ranges: list[int], n: int) -> None:
+        """Ordinal ranges ``[start, end)`` (flattened) of questions with all ``n`` samples."""
+        pairs = [*zip(self._starts, self._ends, strict=True)]
+        pairs += zip(flat_ranges[::2], flat_ranges[1::2], strict=True)
+        self._starts, self._ends = [], []
+        for start, end in sorted(pairs):
+            if self._ends and start <= self._ends[-1]:
+                self._ends[-1] = max(self._ends[-1], end)
+            else:
+                self._starts.append(start)
+                self._ends.append(end)
+        self.complete_samples = n * sum(
+            e - s for s, e in zip(self._starts, self._ends, strict=True)
+        )
+
+    def missing(self, question_id: str, n: int, ordinal: int | None = None) -> list[int]:
+        if ordinal is not None:
+            at = bisect.bisect_right(self._starts, ordinal) - 1
+            if at >= 0 and ordinal < self._ends[at]:
+                return []
         mask = self.masks.get(question_id, 0)
         return [i for i in range(n) if not mask >> i & 1]
 
@@ -120,8 +145,15 @@ class Stream:
                 self.next_seq = max(self.next_seq, parsed[2] + 1)
         return indexes
 
-    def writer(self, spec: OutputSpec) -> shards.ShardWriter:
-        return shards.ShardWriter(self.directory, self.name, self.worker, spec, self.next_seq)
+    def writer(
+        self,
+        spec: OutputSpec,
+        scope: str = "",
+        is_open: Callable[[str], bool] | None = None,
+    ) -> shards.ShardWriter:
+        return shards.ShardWriter(
+            self.directory, self.name, self.worker, spec, self.next_seq, scope, is_open
+        )
 
     def add_closed(self, index: shards.ShardIndex) -> None:
         self.shard_count += 1
@@ -145,8 +177,17 @@ class OutputDir:
         """Another family of shards of this job, e.g. ``excluded`` or ``scored``."""
         return Stream(self.directory, f"{self.samples.name}_{suffix}", self.samples.worker)
 
-    def open(self, recipe_hash: str, recipe: dict[str, Any], allow_change: bool = False) -> DoneSet:
-        """Recover torn parts, refuse a changed recipe, and rebuild the done-set from indexes."""
+    def open(
+        self,
+        recipe_hash: str,
+        recipe: dict[str, Any],
+        allow_change: bool = False,
+        scope: str = "",
+        n: int = 0,
+    ) -> DoneSet:
+        """Recover torn parts, refuse a changed recipe, and rebuild the done-set from indexes:
+        from the complete ranges and open keys of shards sealed in this ``scope``, else (older
+        shards, recovered parts) from every key."""
         self.directory.mkdir(parents=True, exist_ok=True)
         previous = self._read_manifest()
         now = time.time()
@@ -169,7 +210,12 @@ class OutputDir:
             self.manifest = msgspec.structs.replace(previous, recipe=recipe)
         done = DoneSet()
         for index in self.samples.recover():
-            for question_id, sample_index, key_hash in index.keys:
+            if scope and index.scope == scope:
+                done.add_complete(index.complete, n)
+                keys = index.open_keys
+            else:
+                keys = index.keys
+            for question_id, sample_index, key_hash in keys:
                 if key_hash == recipe_hash:
                     done.add(question_id, sample_index)
         self.write_manifest("running")

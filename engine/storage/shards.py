@@ -11,7 +11,7 @@ import asyncio
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -28,11 +28,40 @@ Key = tuple[str, int, str]  # (question_id, sample_index, recipe_hash)
 
 
 class ShardIndex(msgspec.Struct, array_like=True):
-    """What resume and ``status`` need from a shard, without reading its records."""
+    """What resume and ``status`` need from a shard, without reading its records.
+
+    ``keys_raw``: every record's key, left encoded so a restart can skip them. ``scope`` (recipe
+    hash, curation hash and n) says what ``complete`` means: ordinal ranges ``[start, end)``,
+    flattened, of the questions whose last sample landed in this shard; ``open_keys`` are the
+    keys of questions still incomplete when it was sealed. A restart in the same scope reads
+    only these two, so its cost follows shards x in-flight questions, not records.
+    """
 
     records: int
-    keys: list[Key]
+    keys_raw: msgspec.Raw
     outcomes: dict[str, int]
+    scope: str = ""
+    complete: list[int] = []
+    open_keys: list[Key] = []
+
+    @property
+    def keys(self) -> list[Key]:
+        return _decode_keys(self.keys_raw)
+
+
+def make_index(records: int, keys: list[Key], outcomes: dict[str, int], **extra) -> ShardIndex:
+    return ShardIndex(records, msgspec.Raw(_encode_index(keys)), outcomes, **extra)
+
+
+def ranges(ordinals: list[int]) -> list[int]:
+    """Sorted ordinals as flattened ``[start, end)`` ranges: [3, 4, 5, 9] -> [3, 6, 9, 10]."""
+    flat: list[int] = []
+    for ordinal in sorted(ordinals):
+        if flat and flat[-1] == ordinal:
+            flat[-1] = ordinal + 1
+        else:
+            flat += [ordinal, ordinal + 1]
+    return flat
 
 
 class _Status(msgspec.Struct):
@@ -44,25 +73,47 @@ class _Kind(msgspec.Struct):
 
 
 class _RecordHead(msgspec.Struct):
-    """The fields of a record that identify it and say how it ended."""
+    """The fields that identify a record of any stream (sample, exclusion, scored question)
+    and say how it ended."""
 
     question_id: str | None = None
-    sample_index: int | None = None
+    id: str | None = None
+    sample_index: int = -1
     recipe_hash: str = ""
+    domain: str = ""
+    stage: str | None = None
     verdict: _Status | None = None
     failure: _Kind | None = None
+
+    def key(self) -> Key | None:
+        question = self.question_id or self.id
+        return None if question is None else (question, self.sample_index, self.recipe_hash)
+
+    def label(self) -> str:
+        """The outcome label its writer gave it (see ``sample_label`` and the curation sinks)."""
+        if self.stage is not None:
+            return f"{self.domain}:{self.stage}"
+        if self.question_id is None:
+            return f"{self.domain}:scored"
+        return sample_label(
+            self.domain,
+            self.verdict.status if self.verdict else None,
+            self.failure.kind if self.failure else None,
+        )
 
 
 _decode_head = msgspec.json.Decoder(_RecordHead).decode
 _encode_index = msgspec.msgpack.Encoder().encode
 _decode_index = msgspec.msgpack.Decoder(ShardIndex).decode
+_decode_keys = msgspec.msgpack.Decoder(list[Key]).decode
 
 
-def outcome_of(verdict_status: str | None, failure_kind: str | None) -> str:
-    """One label per record: its verdict, ``failed:<kind>``, or ``unverified``."""
+def sample_label(domain: str, verdict_status: str | None, failure_kind: str | None) -> str:
+    """A sample's outcome label: ``domain:`` then its verdict, ``failed:<kind>`` or
+    ``unverified``."""
     if failure_kind:
-        return f"failed:{failure_kind}"
-    return verdict_status or "unverified"
+        return f"{domain}:failed:{failure_kind}"
+    return f"{domain}:{verdict_status or 'unverified'}"
 
 
 def shard_name(name: str, worker: int, seq: int) -> str:
@@ -81,8 +132,20 @@ class ShardWriter:
     """Appends JSON lines to rotating shards; one zstd frame per flush. Not thread-safe:
     one writer task owns it. Compression and file I/O run in a worker thread."""
 
-    def __init__(self, directory: Path, name: str, worker: int, spec: OutputSpec, seq: int):
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        worker: int,
+        spec: OutputSpec,
+        seq: int,
+        scope: str = "",
+        is_open: Callable[[str], bool] | None = None,
+    ):
         self.directory = directory
+        self.scope = scope
+        self.is_open = is_open  # is this question still waiting for samples? (for open_keys)
+        self._complete: list[int] = []
         self.name = name
         self.worker = worker
         self.spec = spec
@@ -115,6 +178,10 @@ class ShardWriter:
         if len(self._lines) >= self.spec.flush_records:
             await self.flush()
 
+    def completed(self, ordinal: int) -> None:
+        """The question at ``ordinal`` has all its samples (the last one is buffered here)."""
+        self._complete.append(ordinal)
+
     async def flush(self) -> None:
         """Write the buffer as one frame; rotate when the shard is full."""
         await self._drain()
@@ -125,10 +192,16 @@ class ShardWriter:
         """Flush, then seal the open shard (index, footer, fsync, rename)."""
         await self._drain()
         if self._file is not None:
-            index = ShardIndex(self._records, self._keys, dict(self._outcomes))
+            is_open = self.is_open
+            open_keys = [k for k in self._keys if is_open(k[0])] if is_open else []
+            index = make_index(
+                self._records, self._keys, dict(self._outcomes),
+                scope=self.scope, complete=ranges(self._complete), open_keys=open_keys,
+            )  # fmt: skip
             path = await asyncio.to_thread(self._seal, index)
-            self.closed_shards.append((path, ShardIndex(index.records, [], index.outcomes)))
+            self.closed_shards.append((path, make_index(index.records, [], index.outcomes)))
             self._keys, self._outcomes, self._records, self._bytes = [], Counter(), 0, 0
+            self._complete = []
 
     async def _drain(self) -> None:
         """Hand the buffer to a thread as one frame. The write is shielded: a cancelled caller
@@ -243,15 +316,10 @@ def index_from_lines(lines: Iterator[bytes]) -> ShardIndex:
     for line in lines:
         head = _decode_head(line)
         records += 1
-        if head.question_id is not None and head.sample_index is not None:
-            keys.append((head.question_id, head.sample_index, head.recipe_hash))
-        outcomes[
-            outcome_of(
-                head.verdict.status if head.verdict else None,
-                head.failure.kind if head.failure else None,
-            )
-        ] += 1
-    return ShardIndex(records, keys, dict(outcomes))
+        if (key := head.key()) is not None:
+            keys.append(key)
+        outcomes[head.label()] += 1
+    return make_index(records, keys, dict(outcomes))
 
 
 def recover_part(path: Path) -> tuple[Path, ShardIndex] | None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from engine.storage.shards import Key, ShardWriter, outcome_of
+from engine.storage.shards import Key, ShardWriter, sample_label
 
 if TYPE_CHECKING:
     from engine.generate.stages import Item, Tracker
@@ -55,10 +55,11 @@ class WriteStage:
 
     async def process(self, item: Item, emit: Emit) -> None:
         sample = item.sample
-        outcome = outcome_of(
+        label = sample_label(
+            sample.domain,
             sample.verdict.status if sample.verdict else None,
             sample.failure.kind if sample.failure else None,
         )
-        await self.sink.write(sample, sample.key, f"{sample.domain}:{outcome}")
+        await self.sink.write(sample, sample.key, label)
         self.metrics.samples_written += 1
         self.tracker.written(sample.question_id)

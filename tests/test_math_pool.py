@@ -95,6 +95,8 @@ async def test_async_pool_timeout_then_recovers() -> None:
 async def test_worker_killed_mid_job_is_infra_error_then_replaced() -> None:
     before = set(_worker_pids())  # the shared pool of verify() may have workers too
     async with MathVerifierPool(workers=1, timeout=30.0) as pool:
+        assert set(_worker_pids()) == before  # workers start on first need
+        assert (await pool.verify(*NEEDS_SYMPY[1])).passed
         (pid,) = set(_worker_pids()) - before
         job = asyncio.create_task(pool.verify(*PATHOLOGICAL))
         await asyncio.sleep(0.5)

@@ -125,8 +125,7 @@ class MathVerifierPool:
         self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="math-verify")
 
     async def __aenter__(self) -> MathVerifierPool:
-        await asyncio.get_running_loop().run_in_executor(self._threads, self._pool.start)
-        return self
+        return self  # workers start on the first check that needs sympy: most never do
 
     async def __aexit__(self, *exc_info: object) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._pool.close)

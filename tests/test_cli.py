@@ -69,7 +69,7 @@ def get(url: str) -> tuple[int, str]:
 def test_serve_exposes_status_metrics_and_health(tmp_path):
     questions = write_questions(tmp_path / "q.jsonl", 300)
     port = free_port()
-    with mock_process("--latency-ms", "50", "--answer-key", str(questions)) as url:
+    with mock_process("--latency-ms", "200", "--answer-key", str(questions)) as url:
         config = tmp_path / "serve.toml"
         config.write_text(recipe_toml(url, questions, tmp_path / "out"))
         engine = subprocess.Popen(

@@ -161,11 +161,12 @@ async def test_scaled_ot3_with_shared_benchmark_data(tmp_path, mock_teacher):
 @pytest.mark.slow
 def test_sigkill_in_every_stage_then_resume_is_exactly_once(tmp_path):
     """kill -9 at random moments spread over curation, the barrier and sampling."""
+    import functools
     import random
     import subprocess
-    import time
 
     from tests.conftest import mock_process
+    from tests.test_chaos import kill_repeatedly
 
     out = tmp_path / "out"
     rng = random.Random(7)
@@ -175,13 +176,10 @@ def test_sigkill_in_every_stage_then_resume_is_exactly_once(tmp_path):
         f"out = __import__('pathlib').Path({str(out)!r})\n"
         "asyncio.run(Job(scaled_ot3(sys.argv[1], out)).run())\n"
     )
-    mock_args = ("--answer-key", str(FIXTURES / "math.jsonl"), "--latency-ms", "40")
+    mock_args = ("--answer-key", str(FIXTURES / "math.jsonl"), "--latency-ms", "120")
     with mock_process(*mock_args, "--latency-dist", "exponential") as url:
-        for _ in range(6):
-            run = subprocess.Popen([sys.executable, "-c", driver, url], cwd=REPO)
-            time.sleep(rng.uniform(0.8, 2.5))
-            run.kill()
-            run.wait()
+        start = functools.partial(subprocess.Popen, [sys.executable, "-c", driver, url], cwd=REPO)
+        assert kill_repeatedly(start, rng, (0.8, 2.5)) >= 3
         final = subprocess.run([sys.executable, "-c", driver, url], cwd=REPO, timeout=180)
         assert final.returncode == 0
     samples = read_samples(out, "ot3")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -67,33 +68,34 @@ class VerifyStage:
         if question.domain == "code":
             if question.tests is None or not self.spec.code.enabled:
                 return None
-            return await (await self._code()).verify(completion, question.tests)
+            return await (await self._verifier("code", self._open_code)).verify(
+                completion, question.tests
+            )
         if question.answer is None or (question.domain == "math" and not self.spec.math.enabled):
             return None
-        return await (await self._math()).verify(completion, question.answer)
+        return await (await self._verifier("math", self._open_math)).verify(
+            completion, question.answer
+        )
 
-    async def _math(self) -> Any:
-        if (pool := self._pools.get("math")) is not None:
-            return pool
-        async with self._opening["math"]:
-            if "math" not in self._pools:
-                from verifiers.math import MathVerifierPool
-
-                pool = MathVerifierPool(self.spec.math.workers, self.spec.math.timeout_s)
-                self._pools["math"] = await self._stack.enter_async_context(pool)
-        return self._pools["math"]
-
-    async def _code(self) -> Any:
-        if (verifier := self._pools.get("code")) is not None:
+    async def _verifier(self, name: str, open_: Callable[[], Awaitable[Any]]) -> Any:
+        """The verifier ``name``, opened once on first use; its pool closes with the stage."""
+        if (verifier := self._pools.get(name)) is not None:
             return verifier
-        async with self._opening["code"]:
-            if "code" not in self._pools:
-                from sandbox import open_pool
-                from verifiers.code import CodeVerifier
+        async with self._opening[name]:
+            if name not in self._pools:
+                self._pools[name] = await open_()
+        return self._pools[name]
 
-                spec = self.spec.code
-                pool = await self._stack.enter_async_context(
-                    open_pool(spec.sandbox, size=spec.pool_size)
-                )
-                self._pools["code"] = CodeVerifier(pool)
-        return self._pools["code"]
+    async def _open_math(self) -> Any:
+        from verifiers.math import MathVerifierPool
+
+        pool = MathVerifierPool(self.spec.math.workers, self.spec.math.timeout_s)
+        return await self._stack.enter_async_context(pool)
+
+    async def _open_code(self) -> Any:
+        from sandbox import open_pool
+        from verifiers.code import CodeVerifier
+
+        spec = self.spec.code
+        pool = await self._stack.enter_async_context(open_pool(spec.sandbox, size=spec.pool_size))
+        return CodeVerifier(pool)

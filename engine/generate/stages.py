@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import msgspec
 
-from engine.backends.base import Backend, BackendError, GenerationRequest
+from engine.backends.base import Backend, BackendError, Completion, GenerationRequest
 from engine.config import Recipe
 from engine.generate.prompts import question_seed, render, with_options
 from engine.metrics import Metrics
@@ -119,6 +119,13 @@ class PlanStage:
 Label = Callable[[Question, Sample], Awaitable[None]]
 
 
+def _take(sample: Sample, completion: Completion) -> None:
+    """Copy a completion's text, finish reason and token usage into its sample."""
+    sample.completion = completion.text
+    sample.finish_reason = completion.finish_reason
+    sample.usage = Usage(completion.prompt_tokens, completion.completion_tokens)
+
+
 class GenerateStage:
     """Work -> one Item per sample: a completion, or a typed failure. Never drops a sample.
 
@@ -189,9 +196,7 @@ class GenerateStage:
         for completion in generation.completions:
             index = request.first_index + completion.index
             sample = self._sample(work, index, request.seeds[completion.index])
-            sample.completion = completion.text
-            sample.finish_reason = completion.finish_reason
-            sample.usage = Usage(completion.prompt_tokens, completion.completion_tokens)
+            _take(sample, completion)
             sample.latency_s = generation.latency_s
             sample.attempts = generation.attempts
             if completion.finish_reason == "length":
@@ -232,9 +237,7 @@ class GenerateStage:
                 except BackendError:
                     break  # keep the truncated completion we have
                 (completion,) = generation.completions
-                sample.completion = completion.text
-                sample.finish_reason = completion.finish_reason
-                sample.usage = Usage(completion.prompt_tokens, completion.completion_tokens)
+                _take(sample, completion)
                 sample.attempts += generation.attempts
                 sample.truncated = completion.finish_reason == "length"
         if sample.truncated:

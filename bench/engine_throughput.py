@@ -2,8 +2,11 @@
 
 For each latency (0 ms, 100 ms): the floor is a minimal aiohttp+uvloop client that posts the same
 request body with the same number in flight and discards the answers; the engine runs a full job
-(read JSONL -> prompt -> generate -> math verify -> zstd shards). Both talk to the same mock
-teacher subprocess, in the same run. Then peak RSS of whole jobs streaming 100k and 1M questions.
+(read JSONL -> prompt -> generate -> math verify -> zstd shards). A second, stricter floor posts
+and discards through the engine's own HTTP client (engine.backends.http1), so "engine / own
+floor" is what the pipeline, verification and shards cost on top of the transport. All talk to
+the same mock teacher subprocess, in the same run. Then peak RSS of whole jobs streaming 100k and
+1M questions.
 
     python bench/engine_throughput.py [--questions 20000] [--rss-sizes 100000,1000000]
 """
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -27,6 +31,7 @@ import uvloop
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine.backends.http1 import HTTPClient  # noqa: E402
 from engine.config import parse_recipe  # noqa: E402
 from engine.job import Job  # noqa: E402
 
@@ -50,31 +55,51 @@ def start_mock(latency_ms: float, answer_key: Path | None) -> tuple[subprocess.P
     return process, line[line.index("http://") :].strip()
 
 
-async def bare_floor(url: str, requests: int) -> float:
-    """Requests/s of a client that only posts and discards."""
-    body = json.dumps(
-        {
-            "model": "mock",
-            "messages": [{"role": "user", "content": "Compute 1 + 2."}],
-            "max_tokens": 512,
-            "n": 1,
-            "seed": 1,
-        }
-    ).encode()
+BODY = json.dumps(
+    {
+        "model": "mock",
+        "messages": [{"role": "user", "content": "Compute 1 + 2."}],
+        "max_tokens": 512,
+        "n": 1,
+        "seed": 1,
+    }
+).encode()
+
+
+async def post_and_discard(post: Callable[[], Awaitable[object]], requests: int) -> float:
+    """Requests/s of IN_FLIGHT workers that only call ``post`` until ``requests`` are done."""
     remaining = requests
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await post()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    return requests / (time.perf_counter() - started)
+
+
+async def aiohttp_floor(url: str, requests: int) -> float:
+    """The issue's floor: a bare aiohttp+uvloop client."""
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                async with session.post(url + "/chat/completions", data=body) as response:
-                    await response.read()
+        async def post() -> None:
+            async with session.post(url + "/chat/completions", data=BODY) as response:
+                await response.read()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-        return requests / (time.perf_counter() - started)
+        return await post_and_discard(post, requests)
+
+
+async def own_floor(url: str, requests: int) -> float:
+    """The engine's own HTTP client, bare."""
+    client = HTTPClient(url, {"Content-Type": "application/json"})
+    try:
+        return await post_and_discard(lambda: client.post("/v1/chat/completions", BODY), requests)
+    finally:
+        await client.close()
 
 
 def recipe_text(url: str, questions: Path, out: Path, n: int) -> str:
@@ -140,12 +165,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for latency in (0.0, 100.0):
-            count = args.questions if latency == 0 else max(IN_FLIGHT * 20, args.questions // 4)
-            questions = workdir / f"q_{count}.jsonl"
-            write_questions(questions, count)
+            questions = workdir / "questions.jsonl"
+            write_questions(questions, args.questions)
             mock, url = start_mock(latency, questions)
             try:
-                floor = uvloop.run(bare_floor(url, count))
+                floor = uvloop.run(aiohttp_floor(url, args.questions))
+                own = uvloop.run(own_floor(url, args.questions))
                 qps, sps, _ = uvloop.run(engine_run(url, questions, 1))
                 qps16, sps16, _ = uvloop.run(engine_run(url, questions, 16))
             finally:
@@ -155,22 +180,27 @@ def main() -> None:
             key = f"{int(latency)}ms"
             results[key] = {
                 "floor_rps": round(floor, 1),
+                "own_floor_rps": round(own, 1),
                 "engine_qps_n1": round(qps, 1),
                 "engine_sps_n1": round(sps, 1),
                 "engine_qps_n16": round(qps16, 1),
                 "engine_sps_n16": round(sps16, 1),
                 "ratio_to_floor": round(sps / floor, 3),
+                "ratio_to_own_floor": round(sps / own, 3),
                 "ratio_to_ideal": round(sps / ideal, 3) if ideal else None,
             }
-            rows.append((key, floor, qps, sps, qps16, sps16, ideal))
+            rows.append((key, floor, own, ideal, sps, qps16, sps16))
         rss = {}
         for size in (int(s) for s in args.rss_sizes.split(",") if s):
             rss[str(size)] = round(peak_rss_mb(size, workdir), 1)
-    print(f"{'latency':>8} {'floor rps':>10} {'q/s n=1':>9} {'samples/s':>10} "
-          f"{'q/s n=16':>9} {'samples/s':>10} {'ideal':>7} {'vs floor':>8}")  # fmt: skip
-    for key, floor, qps, sps, qps16, sps16, ideal in rows:
-        print(f"{key:>8} {floor:>10.0f} {qps:>9.0f} {sps:>10.0f} {qps16:>9.0f} {sps16:>10.0f} "
-              f"{ideal or 0:>7.0f} {sps / floor:>8.2f}")  # fmt: skip
+    print(f"{'latency':>7} {'aiohttp floor':>13} {'own floor':>9} {'ideal':>6} "
+          f"{'engine q/s':>10} {'/aiohttp':>8} {'/own':>5} {'/ideal':>6} {'n=16 q/s':>8} "
+          f"{'samples/s':>9}")  # fmt: skip
+    for key, floor, own, ideal, sps, qps16, sps16 in rows:
+        versus_ideal = f"{sps / ideal:.2f}" if ideal else "-"
+        print(f"{key:>7} {floor:>13.0f} {own:>9.0f} {ideal or 0:>6.0f} {sps:>10.0f} "
+              f"{sps / floor:>8.2f} {sps / own:>5.2f} {versus_ideal:>6} {qps16:>8.0f} "
+              f"{sps16:>9.0f}")  # fmt: skip
     for size, mb in rss.items():
         print(f"peak RSS streaming {size} questions: {mb:.0f} MB")
     results["peak_rss_mb"] = rss

@@ -135,7 +135,7 @@ async def test_timeout_is_retried_then_typed(mock_teacher):
 async def test_client_error_is_not_retried(mock_teacher):
     async with mock_teacher() as mock:
         backend = OpenAIBackend(spec(mock.url), Metrics())
-        backend.url = backend.url.replace("/chat/completions", "/nope")
+        backend.path = backend.path.replace("/chat/completions", "/nope")
         await backend.start()
         try:
             with pytest.raises(BackendError) as error:
@@ -156,7 +156,7 @@ async def test_truncation_is_reported(mock_teacher):
 async def test_text_completions_api(mock_teacher):
     async with mock_teacher() as mock:
         generation, backend = await generate(mock.url, request(n=2), api="completions")
-    assert backend.url.endswith("/completions") and "/chat/" not in backend.url
+    assert backend.path == "/v1/completions"
     assert all(c.text for c in generation.completions)
 
 

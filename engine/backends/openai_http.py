@@ -1,4 +1,4 @@
-"""OpenAI-compatible HTTP teacher (vLLM, SGLang, OpenAI, ...) over one aiohttp session."""
+"""OpenAI-compatible HTTP teacher (vLLM, SGLang, OpenAI, ...) over one keep-alive HTTP client."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import asyncio
 import os
 import random
 import time
+from urllib.parse import urlsplit
 
-import aiohttp
 import msgspec
 
 from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
+from engine.backends.http1 import HTTPClient, HTTPError, RequestTimeout
 from engine.backends.limits import RequestLimiter, retry_after
 from engine.metrics import Metrics
 from engine.records import Failure
@@ -85,28 +86,27 @@ class OpenAIBackend:
         self.metrics = metrics or Metrics()
         self.limiter = RequestLimiter(spec.rpm, spec.tpm, spec.max_in_flight, spec.min_in_flight)
         self.native_n = spec.native_n
-        self.url = spec.base_url.rstrip("/") + (
+        self.path = urlsplit(spec.base_url).path.rstrip("/") + (
             "/chat/completions" if spec.api == "chat" else "/completions"
         )
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HTTPClient | None = None
         self._tokens_per_sample: float | None = None  # learned from usage
 
     async def start(self) -> None:
         headers = {"Content-Type": "application/json"}
         if self.spec.api_key_env:
             headers["Authorization"] = f"Bearer {os.environ[self.spec.api_key_env]}"
-        connector = aiohttp.TCPConnector(limit=self.spec.max_in_flight, ttl_dns_cache=300)
-        timeout = aiohttp.ClientTimeout(
-            total=self.spec.request_timeout_s, sock_connect=self.spec.connect_timeout_s
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, headers=headers, raise_for_status=False
+        self._client = HTTPClient(
+            self.spec.base_url,
+            headers,
+            timeout=self.spec.request_timeout_s,
+            connect_timeout=self.spec.connect_timeout_s,
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def generate(self, request: GenerationRequest) -> Generation:
         started = time.monotonic()
@@ -191,7 +191,7 @@ class OpenAIBackend:
                 raise
 
     async def _attempt(self, body: bytes, estimate: int, n: int) -> list[Completion]:
-        assert self._session is not None, "backend not started"
+        assert self._client is not None, "backend not started"
         metrics = self.metrics
         await self.limiter.acquire(estimate)
         metrics.in_flight += 1
@@ -199,23 +199,21 @@ class OpenAIBackend:
         used: int | None = None
         overloaded = False
         try:
-            async with self._session.post(self.url, data=body) as response:
-                self.limiter.observe_headers(response.headers)
-                payload = await response.read()
-                status = response.status
-            if status != 200:
-                overloaded = status in (429, 503)
-                raise self._failure(status, payload, response.headers, n)
-            completions = self._completions(payload, n)
+            response = await self._client.post(self.path, body)
+            self.limiter.observe_headers(response.headers)
+            if response.status != 200:
+                overloaded = response.status in (429, 503)
+                raise self._failure(response.status, response.body, response.headers, n)
+            completions = self._completions(response.body, n)
             used = completions[0].prompt_tokens + sum(c.completion_tokens for c in completions)
             return completions
         except _Retry as retry:
             overloaded = overloaded or retry.overloaded
             raise
-        except asyncio.TimeoutError:
+        except RequestTimeout:
             raise _Retry(Failure("timeout", "request timed out")) from None
-        except aiohttp.ClientError as error:
-            raise _Retry(Failure("connection", f"{type(error).__name__}: {error}")) from None
+        except HTTPError as error:
+            raise _Retry(Failure("connection", str(error))) from None
         finally:
             metrics.in_flight -= 1
             self.limiter.release(estimated_tokens=estimate, used_tokens=used, overloaded=overloaded)

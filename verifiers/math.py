@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import os
 import threading
 from collections.abc import Iterable
@@ -37,8 +38,21 @@ class _Open(msgspec.Struct, frozen=True):
     extraction: str
 
 
+# The n samples of a question share its gold and mostly agree on an answer: each distinct
+# (answer, gold) pair is compared once.
+_gold_answer = functools.lru_cache(maxsize=4096)(gold_answer)
+
+
+@functools.lru_cache(maxsize=65536)
+def _match(answer: str, expected: str) -> tuple[bool | None, str, str]:
+    """(result, detail, comparison method) of the fast comparison paths."""
+    judge = Judge()
+    result, detail = match_answers(answer, expected, judge)
+    return result, detail, judge.method
+
+
 def _check_fast(response: str, gold: str) -> Verdict | _Open:
-    expected = gold_answer(gold)
+    expected = _gold_answer(gold)
     if not expected:
         raise ValueError("gold answer is empty")
     try:
@@ -47,13 +61,10 @@ def _check_fast(response: str, gold: str) -> Verdict | _Open:
         return Verdict(status="no_answer", detail=str(error))
     if extraction is None:
         return Verdict(status="no_answer", detail="no answer found in the response")
-    judge = Judge()
-    result, detail = match_answers(extraction.answer, expected, judge)
+    result, detail, method = _match(extraction.answer, expected)
     if result is None:
         return _Open(extraction.answer, expected, extraction.method)
-    return _verdict(
-        result, extraction.answer, f"{extraction.method}/{judge.method}", detail, expected
-    )
+    return _verdict(result, extraction.answer, f"{extraction.method}/{method}", detail, expected)
 
 
 def _verdict(result: bool | None, answer: str, method: str, detail: str, expected: str) -> Verdict:

@@ -8,7 +8,7 @@ import itertools
 import signal
 import sys
 import tempfile
-import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,17 @@ def questions(recipe: Recipe) -> Iterator[Question]:
     else:
         stream = itertools.chain.from_iterable(Source(spec) for spec in recipe.sources)
     return itertools.islice(stream, recipe.limits.max_questions or None)
+
+
+def question_count(recipe: Recipe) -> int:
+    """How many questions ``questions(recipe)`` yields, from the local files' row counts: each
+    domain gives its sources' total up to its mixing quota."""
+    per_domain: Counter[str] = Counter()
+    for spec in recipe.sources:
+        per_domain[spec.domain] += Source(spec).count()
+    quotas = recipe.mix.quotas if recipe.mix is not None else {}
+    total = sum(min(count, quotas.get(domain, count)) for domain, count in per_domain.items())
+    return min(total, recipe.limits.max_questions or total)
 
 
 def make_backend(spec: TeacherSpec, metrics: Metrics) -> Backend:
@@ -286,20 +297,7 @@ class Job:
         if any(spec.hf for spec in self.recipe.sources):
             self.metrics.questions_total = self.recipe.limits.max_questions or None
             return
-        stop = threading.Event()
-
-        def count() -> int | None:
-            total = 0
-            for _ in questions(self.recipe):
-                if stop.is_set():
-                    return None
-                total += 1
-            return total
-
-        try:
-            self.metrics.questions_total = await asyncio.to_thread(count)
-        finally:
-            stop.set()  # the job ended first: let the thread go
+        self.metrics.questions_total = await asyncio.to_thread(question_count, self.recipe)
 
 
 def install_signal_handlers(job: Job) -> None:

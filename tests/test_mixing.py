@@ -10,8 +10,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from engine.config import Recipe
+from engine.job import question_count, questions
 from engine.mixing import Mixer, MixSpec
 from engine.sources import Source, SourceSpec
+from engine.specs import LimitsSpec, OutputSpec, TeacherSpec
 
 
 def write_source(folder: Path, name: str, count: int) -> Path:
@@ -88,3 +91,19 @@ def test_mix_spec_from_config_and_bad_quota():
         msgspec.convert({"quotas": {"math": -1}}, MixSpec)
     with pytest.raises(msgspec.ValidationError, match="Invalid enum value 'art'"):
         msgspec.convert({"quotas": {"art": 1}}, MixSpec)
+
+
+@pytest.mark.parametrize(
+    "quotas, max_questions", [({}, 0), ({"math": 400}, 0), ({"math": 400}, 420), ({"code": 0}, 0)]
+)
+def test_question_count_is_what_the_job_reads(specs, quotas, max_questions):
+    recipe = Recipe(
+        teacher=TeacherSpec(model="m"),
+        output=OutputSpec(dir="unused"),
+        sources=specs,
+        mix=MixSpec(quotas=quotas),
+        limits=LimitsSpec(max_questions=max_questions),
+    )
+    assert question_count(recipe) == sum(1 for _ in questions(recipe))
+    unmixed = msgspec.structs.replace(recipe, mix=None)
+    assert question_count(unmixed) == sum(1 for _ in questions(unmixed))

@@ -243,3 +243,21 @@ def test_hf_without_the_datasets_package_reads_the_local_copy_or_says_what_to_in
     assert len(list(Source(spec))) == 3
     with pytest.raises(SourceError, match=r"needs the `datasets` package \(pip install datasets\)"):
         list(Source(SourceSpec(name="s", domain="math", hf="org/set")))
+
+
+def test_counts_match_what_is_read_in_every_format(tmp_path):
+    (tmp_path / "folder").mkdir()
+    blank_lines = tmp_path / "folder" / "gaps.jsonl"
+    blank_lines.write_text('{"problem": "a"}\n\n  \n{"problem": "b"}\n{"problem": "c"}')
+    zipped = tmp_path / "math.jsonl.zst"
+    zipped.write_bytes(
+        zstandard.ZstdCompressor().compress((DATA / "sources_math.jsonl").read_bytes())
+    )
+    parquet = tmp_path / "folder" / "rows.parquet"
+    pq.write_table(pa.table({"problem": [f"p{i}" for i in range(25)]}), parquet, row_group_size=4)
+    cases = [(blank_lines, {}), (zipped, {"fields": MATH_FIELDS}), (parquet, {})]
+    cases += [(tmp_path / "folder", {})]
+    cases += [(DATA / "sources_code.json", {"domain": "code"}), (parquet, {"limit": 7})]
+    for path, options in cases:
+        spec = SourceSpec(name="src", path=str(path), **{"domain": "math", **options})
+        assert Source(spec).count() == len(read(path, **options)) > 0, path

@@ -36,3 +36,7 @@ class FileRows:
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         raise NotImplementedError
+
+    def count(self) -> int:
+        """How many rows iterating yields (readers override this with something cheaper)."""
+        return sum(1 for _ in self)

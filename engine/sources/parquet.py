@@ -20,13 +20,20 @@ class ParquetRows(FileRows):
     unit = "row"
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
-        try:
-            table = pyarrow.parquet.ParquetFile(self.path)
-        except pyarrow.ArrowException as error:
-            raise SourceError(f"{self.path}: not a readable Parquet file: {error}") from None
         number = 0
-        with table:
+        with self._open() as table:
             for batch in table.iter_batches(batch_size=BATCH_ROWS):
                 for row in batch.to_pylist():
                     number += 1
                     yield number, row
+
+    def count(self) -> int:
+        """From the file's metadata."""
+        with self._open() as table:
+            return table.metadata.num_rows
+
+    def _open(self) -> pyarrow.parquet.ParquetFile:
+        try:
+            return pyarrow.parquet.ParquetFile(self.path)
+        except pyarrow.ArrowException as error:
+            raise SourceError(f"{self.path}: not a readable Parquet file: {error}") from None

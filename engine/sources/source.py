@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from engine.records import Question
 from engine.sources.fields import FieldError, RowMapper
-from engine.sources.files import data_suffix
+from engine.sources.files import FileRows, data_suffix
 from engine.sources.hf import HfRows, hf_available
 from engine.sources.json_array import JsonArrayRows
 from engine.sources.jsonl import JsonlRows
@@ -80,13 +80,16 @@ class Source:
                     f"source {spec.name!r}: hf dataset {spec.hf!r} needs the `datasets` package"
                     " (pip install datasets), or set path to a local copy"
                 )
+        yield from self._file_readers()
+
+    def _file_readers(self) -> list[FileRows]:
+        spec = self.spec
         files = local_files(spec)
+        if not files and not spec.optional:
+            raise SourceError(f"source {spec.name!r}: no data files at {spec.path}")
         if not files:
-            if not spec.optional:
-                raise SourceError(f"source {spec.name!r}: no data files at {spec.path}")
             log.warning("optional source %r: no data files at %s; skipped", spec.name, spec.path)
-        for file in files:
-            yield READERS[_format_of(file, spec.format)](file)
+        return [READERS[_format_of(file, spec.format)](file) for file in files]
 
     def _questions(self) -> Iterator[Question]:
         for reader in self.readers():
@@ -98,3 +101,9 @@ class Source:
 
     def __iter__(self) -> Iterator[Question]:
         return islice(self._questions(), self.spec.limit)
+
+    def count(self) -> int:
+        """How many Questions a local source yields, from its files' row counts (rows are not
+        decoded or mapped, so this is quick)."""
+        total = sum(reader.count() for reader in self._file_readers())
+        return total if self.spec.limit is None else min(total, self.spec.limit)

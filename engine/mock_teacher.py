@@ -153,7 +153,9 @@ class MockTeacher:
             message = "n > 1 is not supported by this server"
             return web.json_response({"error": {"message": message}}, status=400)
         prompt = self._prompt(body)
-        if wait := self._rate_limited(len(prompt) // 4 + n * min(max_tokens, 200)):
+        if (self.rpm or self.tpm) and (
+            wait := self._rate_limited(len(prompt) // 4 + n * min(max_tokens, 200))
+        ):
             stats["rate_limited"] += 1
             headers = {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(int(wait * 1000))}
             body = {"error": {"message": "rate limited"}}
@@ -233,7 +235,7 @@ class MockTeacher:
         else:
             answer = wrong_answer(gold, rng)
         steps = max(1, int(self.options.completion_tokens / 12 * rng.uniform(0.5, 1.5)))
-        thoughts = " ".join(rng.choice(_FILLER) for _ in range(steps))
+        thoughts = " ".join(rng.choices(_FILLER, k=steps))
         return f"<think>\n{thoughts}\n</think>\n\nThe final answer is $\\boxed{{{answer}}}$."
 
     def _gold(self, prompt: str) -> str | None:

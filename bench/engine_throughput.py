@@ -135,17 +135,19 @@ async def engine_run(url: str, questions: Path, n: int) -> tuple[float, float, i
 
 
 def peak_rss_mb(size: int, workdir: Path) -> float:
-    """Peak RSS of a child process running a whole job over ``size`` questions (n=1, 0 ms)."""
+    """Peak RSS of a child process running a whole job over ``size`` questions (n=1, 0 ms).
+
+    VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts at its parent's size at fork."""
     questions = workdir / f"rss_{size}.jsonl"
     write_questions(questions, size)
     mock, url = start_mock(0, None)
     try:
         code = (
-            "import asyncio, resource, sys, uvloop\n"
+            "import re, uvloop\n"
             "from engine.config import parse_recipe\nfrom engine.job import Job\n"
             f"recipe = parse_recipe({recipe_text(url, questions, workdir / f'out_{size}', 1)!r})\n"
             "uvloop.run(Job(recipe).run())\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])\n"
         )
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

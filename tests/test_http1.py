@@ -156,43 +156,42 @@ async def test_connection_close_is_honoured():
     assert len(set(peers)) == 3
 
 
-async def test_an_idle_connection_the_server_dropped_is_replaced_without_failing_the_request():
-    connections = 0
+class AnswersOnce:
+    """Per connection: answers the first request "ok", then closes, at once (as an idle timeout
+    would, without saying so) or only once a second request has arrived. Counts connections."""
 
-    async def one_answer_then_silent_close(reader, writer):
-        nonlocal connections
-        connections += 1
+    def __init__(self, wait_for_second: bool):
+        self.wait_for_second = wait_for_second
+        self.connections = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         await writer.drain()
-        # keeps the connection "alive" per HTTP, then drops it like an idle timeout would
+        if self.wait_for_second:
+            await read_request(reader)
 
-    async with raw_server(one_answer_then_silent_close) as url:
+
+async def test_an_idle_connection_the_server_dropped_is_replaced_without_failing_the_request():
+    server = AnswersOnce(wait_for_second=False)
+    async with raw_server(server) as url:
         client = HTTPClient(url)
         for _ in range(3):
             assert (await client.post("/", b"x")).body == b"ok"
             await asyncio.sleep(0.05)  # let the close arrive while the connection is idle
         await client.close()
-    assert connections == 3
+    assert server.connections == 3
 
 
 async def test_a_reused_connection_dropped_mid_request_is_retried_once_on_a_new_one():
-    connections = 0
-
-    async def answers_once_per_connection(reader, writer):
-        nonlocal connections
-        connections += 1
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        await read_request(reader)  # the second request on this connection: no answer, close
-
-    async with raw_server(answers_once_per_connection) as url:
+    server = AnswersOnce(wait_for_second=True)
+    async with raw_server(server) as url:
         client = HTTPClient(url)
         assert (await client.post("/", b"a")).body == b"ok"
         assert (await client.post("/", b"b")).body == b"ok"  # first try dropped, retried
         await client.close()
-    assert connections == 2
+    assert server.connections == 2
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verifiers.math import verify
+from verifiers.math_parse import _parse, parse_answer
 
 x, y = sympy.symbols("x y")
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -115,3 +116,9 @@ def test_any_input_gives_a_typed_verdict(response: str, gold: str) -> None:
         assert "gold answer is empty" in str(error)
         return
     assert verdict.status in ("passed", "wrong_answer", "no_answer", "timeout")
+
+
+@SETTINGS
+@given(st.from_regex(r"[0-9]{1,40}", fullmatch=True))
+def test_plain_integers_skip_the_parser_with_the_same_tree(digits: str):
+    assert parse_answer(digits) == _parse(digits) == ("num", Fraction(int(digits)))

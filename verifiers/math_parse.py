@@ -486,6 +486,12 @@ def make_mul(factors: list[Node]) -> Node:
 @lru_cache(maxsize=16384)
 def parse_answer(raw: str) -> Node:
     """The tree of an extracted answer; raises ParseError when it is not parseable math."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_ANSWER_CHARS:
+        return ("num", Fraction(int(raw)))  # the most common answer, without the parser
+    return _parse(raw)
+
+
+def _parse(raw: str) -> Node:
     if is_text_answer(raw):
         return ("text", text_key(raw))
     text = normalize(raw)

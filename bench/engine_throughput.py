@@ -5,10 +5,13 @@ request body with the same number in flight and discards the answers; the engine
 (read JSONL -> prompt -> generate -> math verify -> zstd shards). A second, stricter floor posts
 and discards through the engine's own HTTP client (engine.backends.http1), so "engine / own
 floor" is what the pipeline, verification and shards cost on top of the transport. All talk to
-the same mock teacher subprocess, in the same run. Then peak RSS of whole jobs streaming 100k and
-1M questions.
+the same mock teacher subprocess, in the same run; each latency runs ``--repeats`` rounds of all
+four back to back, and the table shows medians (the JSON line also the range of each ratio). At
+100 ms a run starts with all 256 requests in one burst that takes many round trips to spread
+out, so short runs understate the steady state (2,000 questions: ~0.76 of ideal for the floors
+and the engine alike). Then peak RSS of whole jobs streaming 100k and 1M questions.
 
-    python bench/engine_throughput.py [--questions 20000] [--rss-sizes 100000,1000000]
+    python bench/engine_throughput.py [--questions 20000] [--repeats 3] [--rss-sizes 100000,1000000]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,51 +162,68 @@ def peak_rss_mb(size: int, workdir: Path) -> float:
         mock.wait()
 
 
+def measure(url: str, questions: Path, ideal: float | None) -> dict[str, float]:
+    """One round: both floors and the engine at n=1 and n=16, back to back."""
+    count = sum(1 for _ in questions.open())
+    floor = uvloop.run(aiohttp_floor(url, count))
+    own = uvloop.run(own_floor(url, count))
+    qps, sps, _ = uvloop.run(engine_run(url, questions, 1))
+    qps16, sps16, _ = uvloop.run(engine_run(url, questions, 16))
+    return {
+        "floor_rps": floor,
+        "own_floor_rps": own,
+        "engine_qps_n1": qps,
+        "engine_sps_n1": sps,
+        "engine_qps_n16": qps16,
+        "engine_sps_n16": sps16,
+        "ratio_to_floor": sps / floor,
+        "ratio_to_own_floor": sps / own,
+        **({"ratio_to_ideal": sps / ideal} if ideal else {}),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--questions", type=int, default=20000)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per latency; medians")
     parser.add_argument("--rss-sizes", default="100000,1000000")
     args = parser.parse_args()
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        questions = workdir / "questions.jsonl"
+        write_questions(questions, args.questions)
         for latency in (0.0, 100.0):
-            questions = workdir / "questions.jsonl"
-            write_questions(questions, args.questions)
+            ideal = IN_FLIGHT / (latency / 1000) if latency else None
             mock, url = start_mock(latency, questions)
             try:
-                floor = uvloop.run(aiohttp_floor(url, args.questions))
-                own = uvloop.run(own_floor(url, args.questions))
-                qps, sps, _ = uvloop.run(engine_run(url, questions, 1))
-                qps16, sps16, _ = uvloop.run(engine_run(url, questions, 16))
+                runs = [measure(url, questions, ideal) for _ in range(args.repeats)]
             finally:
                 mock.terminate()
                 mock.wait()
-            ideal = IN_FLIGHT / (latency / 1000) if latency else None
-            key = f"{int(latency)}ms"
-            results[key] = {
-                "floor_rps": round(floor, 1),
-                "own_floor_rps": round(own, 1),
-                "engine_qps_n1": round(qps, 1),
-                "engine_sps_n1": round(sps, 1),
-                "engine_qps_n16": round(qps16, 1),
-                "engine_sps_n16": round(sps16, 1),
-                "ratio_to_floor": round(sps / floor, 3),
-                "ratio_to_own_floor": round(sps / own, 3),
-                "ratio_to_ideal": round(sps / ideal, 3) if ideal else None,
+            median = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+            spread = {
+                name: [round(min(r[name] for r in runs), 3), round(max(r[name] for r in runs), 3)]
+                for name in runs[0]
+                if name.startswith("ratio")
             }
-            rows.append((key, floor, own, ideal, sps, qps16, sps16))
+            key = f"{int(latency)}ms"
+            results[key] = {name: round(value, 3) for name, value in median.items()}
+            results[key]["ratio_ranges"] = spread
+            rows.append((key, median, ideal))
         rss = {}
         for size in (int(s) for s in args.rss_sizes.split(",") if s):
             rss[str(size)] = round(peak_rss_mb(size, workdir), 1)
+    print(f"medians of {args.repeats} runs of {args.questions} questions, 256 in flight")
     print(f"{'latency':>7} {'aiohttp floor':>13} {'own floor':>9} {'ideal':>6} "
           f"{'engine q/s':>10} {'/aiohttp':>8} {'/own':>5} {'/ideal':>6} {'n=16 q/s':>8} "
           f"{'samples/s':>9}")  # fmt: skip
-    for key, floor, own, ideal, sps, qps16, sps16 in rows:
-        versus_ideal = f"{sps / ideal:.2f}" if ideal else "-"
-        print(f"{key:>7} {floor:>13.0f} {own:>9.0f} {ideal or 0:>6.0f} {sps:>10.0f} "
-              f"{sps / floor:>8.2f} {sps / own:>5.2f} {versus_ideal:>6} {qps16:>8.0f} "
-              f"{sps16:>9.0f}")  # fmt: skip
+    for key, m, ideal in rows:
+        versus_ideal = f"{m['ratio_to_ideal']:.2f}" if ideal else "-"
+        print(f"{key:>7} {m['floor_rps']:>13.0f} {m['own_floor_rps']:>9.0f} {ideal or 0:>6.0f} "
+              f"{m['engine_qps_n1']:>10.0f} {m['ratio_to_floor']:>8.2f} "
+              f"{m['ratio_to_own_floor']:>5.2f} {versus_ideal:>6} {m['engine_qps_n16']:>8.0f} "
+              f"{m['engine_sps_n16']:>9.0f}")  # fmt: skip
     for size, mb in rss.items():
         print(f"peak RSS streaming {size} questions: {mb:.0f} MB")
     results["peak_rss_mb"] = rss

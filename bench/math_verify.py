@@ -32,8 +32,6 @@ sys.path.insert(0, str(ROOT))
 from tests.data.math_pairs import NOT_EQUIVALENT, TRAPS  # noqa: E402
 from tests.data.math_pairs_rewrites import model_rewrites, wrong_rewrite  # noqa: E402
 from verifiers import math as tm  # noqa: E402
-from verifiers.math_exact import canonical  # noqa: E402
-from verifiers.math_parse import parse_answer  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "math" / "math500.json"
 FILLER = (
@@ -59,11 +57,6 @@ def build_mix(data: Path, limit: int) -> list[Pair]:
     return pairs
 
 
-def clear_caches() -> None:
-    parse_answer.cache_clear()
-    canonical.cache_clear()
-
-
 def timed(run: Callable[[], list[bool]]) -> tuple[list[bool], float]:
     started = time.perf_counter()
     results = run()
@@ -79,7 +72,7 @@ def _start_sympy_workers() -> None:
 
 
 def _shard(pairs: list[Pair]) -> list[bool]:
-    clear_caches()
+    tm.clear_caches()
     return thoughtmill_sequential(pairs)
 
 
@@ -95,7 +88,7 @@ def thoughtmill_all_cores(pairs: list[Pair], processes: int) -> tuple[list[bool]
 def thoughtmill_async(pairs: list[Pair], workers: int) -> tuple[list[bool], float]:
     async def run() -> tuple[list[bool], float]:
         async with tm.MathVerifierPool(workers=workers) as pool:
-            clear_caches()
+            tm.clear_caches()
             started = time.perf_counter()
             verdicts = await pool.verify_many([(r, g) for r, g, _, _ in pairs])
             return [v.passed for v in verdicts], time.perf_counter() - started
@@ -133,7 +126,7 @@ def main() -> None:
     print(f"mix: {len(pairs)} pairs, {sum(labels)} equivalent, {len(pairs) - sum(labels)} wrong")
 
     _start_sympy_workers()
-    clear_caches()
+    tm.clear_caches()
     tm_results, tm_seconds = timed(lambda: thoughtmill_sequential(pairs))
     all_results, all_seconds = thoughtmill_all_cores(pairs, cores)
     async_results, async_seconds = thoughtmill_async(pairs, cores)

@@ -21,11 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 import msgspec
 
 from verifiers.math_compare import Judge, match_answers
+from verifiers.math_exact import canonical
 from verifiers.math_extract import UnfinishedThinking, extract_answer, final_text, gold_answer
+from verifiers.math_parse import parse_answer
 from verifiers.math_worker import Job, Reply, WorkerFailed, WorkerPool, WorkerTimeout
 from verifiers.verdict import Verdict
 
-__all__ = ["MathVerifierPool", "verify"]
+__all__ = ["MathVerifierPool", "clear_caches", "verify"]
 
 _YIELD_EVERY = 64
 
@@ -49,6 +51,12 @@ def _match(answer: str, expected: str) -> tuple[bool | None, str, str]:
     judge = Judge()
     result, detail = match_answers(answer, expected, judge)
     return result, detail, judge.method
+
+
+def clear_caches() -> None:
+    """Forget every memoized parse and comparison (benchmarks start cold with this)."""
+    for cached in (_gold_answer, _match, parse_answer, canonical):
+        cached.cache_clear()
 
 
 def _check_fast(response: str, gold: str) -> Verdict | _Open:

@@ -80,15 +80,17 @@ class Source:
                     f"source {spec.name!r}: hf dataset {spec.hf!r} needs the `datasets` package"
                     " (pip install datasets), or set path to a local copy"
                 )
-        yield from self._file_readers()
+        readers = self._file_readers()
+        if not readers:
+            log.warning("optional source %r: no data files at %s; skipped", spec.name, spec.path)
+        yield from readers
 
     def _file_readers(self) -> list[FileRows]:
+        """A reader per local data file; none is an error unless the source is optional."""
         spec = self.spec
         files = local_files(spec)
         if not files and not spec.optional:
             raise SourceError(f"source {spec.name!r}: no data files at {spec.path}")
-        if not files:
-            log.warning("optional source %r: no data files at %s; skipped", spec.name, spec.path)
         return [READERS[_format_of(file, spec.format)](file) for file in files]
 
     def _questions(self) -> Iterator[Question]:

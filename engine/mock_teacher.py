@@ -153,9 +153,7 @@ class MockTeacher:
             message = "n > 1 is not supported by this server"
             return web.json_response({"error": {"message": message}}, status=400)
         prompt = self._prompt(body)
-        if (self.rpm or self.tpm) and (
-            wait := self._rate_limited(len(prompt) // 4 + n * min(max_tokens, 200))
-        ):
+        if wait := self._rate_limited(len(prompt) // 4 + n * min(max_tokens, 200)):
             stats["rate_limited"] += 1
             headers = {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(int(wait * 1000))}
             body = {"error": {"message": "rate limited"}}

@@ -162,9 +162,8 @@ def peak_rss_mb(size: int, workdir: Path) -> float:
         mock.wait()
 
 
-def measure(url: str, questions: Path, ideal: float | None) -> dict[str, float]:
-    """One round: both floors and the engine at n=1 and n=16, back to back."""
-    count = sum(1 for _ in questions.open())
+def measure(url: str, questions: Path, count: int, ideal: float | None) -> dict[str, float]:
+    """One round over ``count`` questions: both floors and the engine at n=1 and n=16."""
     floor = uvloop.run(aiohttp_floor(url, count))
     own = uvloop.run(own_floor(url, count))
     qps, sps, _ = uvloop.run(engine_run(url, questions, 1))
@@ -197,7 +196,7 @@ def main() -> None:
             ideal = IN_FLIGHT / (latency / 1000) if latency else None
             mock, url = start_mock(latency, questions)
             try:
-                runs = [measure(url, questions, ideal) for _ in range(args.repeats)]
+                runs = [measure(url, questions, args.questions, ideal) for _ in range(args.repeats)]
             finally:
                 mock.terminate()
                 mock.wait()

@@ -32,31 +32,35 @@ def start_engine(config: Path) -> subprocess.Popen:
 
 def wait_for_records(out: Path, minimum: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.stat().st_size > 0 for p in shards.list_shards(out)) and minimum <= sum(
-            1 for p in shards.list_shards(out) for _ in shards.iter_lines(p)
-        ):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no {minimum} records in {out} after {timeout}s")
+    while records(out) < minimum:
+        assert time.monotonic() < deadline, f"no {minimum} records in {out} after {timeout}s"
+        time.sleep(0.01)
 
 
-def kill_repeatedly(
-    start: Callable[[], subprocess.Popen], rng: random.Random, window: tuple[float, float]
-) -> int:
-    """Start and SIGKILL a run up to 5 times at random moments; how many runs were killed
-    (a run that finishes first ends the series)."""
-    killed = 0
-    for _ in range(5):
-        run = start()
-        time.sleep(rng.uniform(*window))
+def records(out: Path, name: str | None = None) -> int:
+    """Records on disk in the shards of ``out`` (of one stream when ``name`` is given), read
+    while a run writes them: a ``.part`` renamed between listing and reading means read again."""
+    while True:
+        try:
+            return sum(1 for path in shards.list_shards(out, name) for _ in shards.iter_lines(path))
+        except FileNotFoundError:
+            continue
+
+
+def kill_when(start: Callable[[], subprocess.Popen], reached: Callable[[], bool]) -> None:
+    """Start a run and SIGKILL it as soon as ``reached()`` holds (a point of progress, never a
+    time); the run must not end before it."""
+    run = start()
+    deadline = time.monotonic() + 300
+    try:
+        while not reached():
+            assert run.poll() is None, f"run ended (rc {run.returncode}) before its fault point"
+            assert time.monotonic() < deadline, "fault point not reached in 300 s"
+            time.sleep(0.005)
+    finally:
         run.kill()
         run.wait()
-        if run.returncode == 0:
-            break
-        assert run.returncode == -signal.SIGKILL
-        killed += 1
-    return killed
+    assert run.returncode == -signal.SIGKILL
 
 
 def config(tmp_path: Path, url: str, count: int) -> Path:
@@ -73,7 +77,10 @@ def test_sigkill_at_random_points_then_resume_is_exactly_once(tmp_path):
     faults = ["--latency-ms", "100", "--latency-dist", "exponential", "--error-rate", "0.05"]
     with mock_process(*faults, "--disconnect-rate", "0.03", "--truncate-rate", "0.05") as url:
         path = config(tmp_path, url, 800)
-        assert kill_repeatedly(lambda: start_engine(path), rng, (0.6, 2.0)) >= 3
+        out = tmp_path / "out"
+        # five kills at random points of progress, spread over the first two thirds of the work
+        for target in sorted(rng.sample(range(60, 2200), 5)):
+            kill_when(lambda: start_engine(path), lambda t=target: records(out) >= t)
         final = start_engine(path)
         stdout, stderr = final.communicate(timeout=120)
         assert final.returncode == 0, stderr.decode()

@@ -160,26 +160,36 @@ async def test_scaled_ot3_with_shared_benchmark_data(tmp_path, mock_teacher):
 
 @pytest.mark.slow
 def test_sigkill_in_every_stage_then_resume_is_exactly_once(tmp_path):
-    """kill -9 at random moments spread over curation, the barrier and sampling."""
+    """kill -9 at points of progress spread over curation, the barrier and sampling."""
     import functools
-    import random
     import subprocess
 
     from tests.conftest import mock_process
-    from tests.test_chaos import kill_repeatedly
+    from tests.test_chaos import kill_when, records
 
     out = tmp_path / "out"
-    rng = random.Random(7)
     driver = (
         "import asyncio, sys\n"
         "from tests.test_ot3_recipe import scaled_ot3\nfrom engine.job import Job\n"
         f"out = __import__('pathlib').Path({str(out)!r})\n"
         "asyncio.run(Job(scaled_ot3(sys.argv[1], out)).run())\n"
     )
+
+    def selected() -> bool:  # the barrier has just persisted its selection
+        return any(out.glob("ot3_selection-*.jsonl.zst"))
+
+    faults = [  # in order: twice in curation, at the barrier, twice in sampling
+        lambda: records(out, "ot3_scored") >= 8,
+        lambda: records(out, "ot3_scored") >= 24,
+        selected,
+        lambda: records(out, "ot3") >= 8,
+        lambda: records(out, "ot3") >= 40,
+    ]
     mock_args = ("--answer-key", str(FIXTURES / "math.jsonl"), "--latency-ms", "120")
     with mock_process(*mock_args, "--latency-dist", "exponential") as url:
         start = functools.partial(subprocess.Popen, [sys.executable, "-c", driver, url], cwd=REPO)
-        assert kill_repeatedly(start, rng, (0.8, 2.5)) >= 3
+        for reached in faults:
+            kill_when(start, reached)
         final = subprocess.run([sys.executable, "-c", driver, url], cwd=REPO, timeout=180)
         assert final.returncode == 0
     samples = read_samples(out, "ot3")

@@ -15,7 +15,7 @@ command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 dpkg -s python3-minimal libpython3-stdlib >/dev/null 2>&1 || missing+=(python3)
 dpkg -s python3-sortedcontainers >/dev/null 2>&1 || missing+=(python3-sortedcontainers)
 dpkg -s g++ >/dev/null 2>&1 || missing+=(g++)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # tests/test_http1.py: a TLS certificate
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # tests/engine/backends/test_http1.py: a TLS certificate
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

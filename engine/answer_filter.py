@@ -21,10 +21,10 @@ from typing import Literal
 import msgspec
 
 from engine.records import Sample
-from verifiers.math_exact import canonical
-from verifiers.math_extract import UnfinishedThinking, extract_answer, final_text
-from verifiers.math_normalize import normalize
-from verifiers.math_parse import parse_answer
+from verifiers.math.exact import canonical
+from verifiers.math.extract import UnfinishedThinking, extract_answer, final_text
+from verifiers.math.normalize import normalize
+from verifiers.math.parse import parse_answer
 
 AnswerPolicy = Literal["none", "passed", "majority"]
 

@@ -29,6 +29,7 @@ from engine.curate import (
 )
 from engine.decont import Decontaminator
 from engine.dedup import Dedup
+from engine.exits import Exit
 from engine.generate.stages import GenerateStage, PlanStage, Tracker
 from engine.metrics import Metrics
 from engine.mixing import Mixer
@@ -41,13 +42,6 @@ from engine.specs import TeacherSpec
 from engine.storage.output import OutputDir
 from engine.storage.sink import RecordSink, WriteStage
 from engine.verification import VerifyStage
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_RECIPE_CHANGED = 3
-EXIT_OUTPUT_ERROR = 4
-EXIT_FORCED = 130
 
 
 def questions(recipe: Recipe) -> Iterator[Question]:
@@ -209,7 +203,7 @@ class Job:
         return self._exit_code()
 
     def _exit_code(self) -> int:
-        return EXIT_FORCED if self.forced else EXIT_OK
+        return Exit.FORCED if self.forced else Exit.OK
 
     def _filters(self, exclusions: Exclusions) -> list[FilterStage]:
         recipe = self.recipe

@@ -1,46 +1,20 @@
-"""Shared fixtures: a real mock-teacher server on loopback, question files, recipes."""
+"""Fixtures: a real mock-teacher server on loopback, recipes, a warm Docker sandbox pool."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
-from engine.config import Recipe, parse_recipe
-from engine.mock_teacher import MockOptions, MockTeacher, bound_port, serve
+pytest.register_assert_rewrite("tests.helpers")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("THOUGHTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def write_questions(path: Path, count: int, start: int = 0) -> Path:
-    """A JSONL file of ``count`` arithmetic questions with ids ``q{i}`` and integer answers."""
-    with path.open("w") as f:
-        for i in range(start, start + count):
-            row = {"id": f"q{i}", "problem": f"Compute {i} + {i + 1}.", "answer": str(2 * i + 1)}
-            f.write(json.dumps(row) + "\n")
-    return path
-
-
-def recipe_toml(url: str, questions: Path, out: Path, **sections: str) -> str:
-    """A small recipe; keyword arguments replace or add whole TOML sections by name."""
-    parts = {
-        "job": 'name = "t"\nseed = 3',
-        "teacher": f'model = "mock"\nbase_url = "{url}"\nmax_in_flight = 32\n'
-        "backoff_base_s = 0.01\nbackoff_max_s = 0.2\nrequest_timeout_s = 5",
-        "sampling": "n = 4\nmax_tokens = 1024",
-        "output": f'dir = "{out}"\nshard_records = 50\nflush_records = 8',
-    }
-    parts.update(sections)
-    source = (
-        f'[[sources]]\nname = "s"\ndomain = "math"\npath = "{questions}"\n'
-        'fields = { id = "id" }\n'
-    )
-    return source + "\n".join(f"[{name}]\n{body}\n" for name, body in parts.items())
+from engine.config import Recipe, parse_recipe  # noqa: E402
+from engine.testing.mock_teacher import MockOptions, MockTeacher, bound_port, serve  # noqa: E402
+from sandbox import Pool, open_pool  # noqa: E402
+from tests.helpers import POOL_SIZE, recipe_toml, require_docker  # noqa: E402
 
 
 class RunningMock:
@@ -77,22 +51,10 @@ def make_recipe(tmp_path: Path) -> Callable[..., Recipe]:
     return make
 
 
-@contextlib.contextmanager
-def mock_process(*args: str):
-    """The mock teacher as its own process (``python -m engine mock-teacher``); yields its URL."""
-    import subprocess
-    import sys
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "engine", "mock-teacher", "--port", "0", *args],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        assert "http://" in line, line
-        yield line[line.index("http://") :].strip()
-    finally:
-        process.terminate()
-        process.wait(10)
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def docker_pool() -> AsyncIterator[Pool]:
+    """One warm Docker pool for the whole session (its containers start once); tests that use
+    it run in the session's event loop: ``pytest.mark.asyncio(loop_scope="session")``."""
+    require_docker()
+    async with open_pool("docker", POOL_SIZE, answer_grace_s=3.0) as pool:
+        yield pool

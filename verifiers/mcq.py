@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 
-from verifiers.math_extract import UnfinishedThinking, final_text, last_boxed
+from verifiers.math.extract import UnfinishedThinking, final_text, last_boxed
 from verifiers.verdict import Verdict
 
 LETTERS = "ABCDEFGHIJ"

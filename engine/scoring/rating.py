@@ -14,7 +14,7 @@ from typing import Literal
 
 import msgspec
 
-from verifiers.math_extract import UnfinishedThinking, final_text
+from verifiers.math.extract import UnfinishedThinking, final_text
 
 _WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,

@@ -11,10 +11,10 @@ import re
 
 import sympy
 
-from verifiers.math_exact import canonical
-from verifiers.math_numeric import free_symbols
-from verifiers.math_parse import Node, ParseError, parse_answer
-from verifiers.math_sympy import NotSympy, to_sympy
+from verifiers.math.exact import canonical
+from verifiers.math.numeric import free_symbols
+from verifiers.math.parse import Node, ParseError, parse_answer
+from verifiers.math.symbolic import NotSympy, to_sympy
 
 MAX_PRINTED_CHARS = 400
 

@@ -1,0 +1,1 @@
+"""Test and demo support shipped with the engine: the mock teacher (``engine mock-teacher``)."""

@@ -51,7 +51,7 @@ class Message(msgspec.Struct):
     content: str
 
 
-class Usage(msgspec.Struct, omit_defaults=True):
+class Usage(msgspec.Struct):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -82,8 +82,9 @@ class Failure(msgspec.Struct):
     status: int | None = None
 
 
-class Sample(msgspec.Struct, omit_defaults=True):
-    """One teacher answer (or typed failure) for one question; the unit of exactly-once output."""
+class Sample(msgspec.Struct):
+    """One teacher answer (or typed failure) for one question; the unit of exactly-once output.
+    Every field is written, null included, so each shard has one schema (Arrow, ``datasets``)."""
 
     question_id: str
     sample_index: int

@@ -22,7 +22,7 @@ Status = Literal[
 INFRA_STATUSES: frozenset[str] = frozenset({"infra_error"})
 
 
-class Verdict(msgspec.Struct, omit_defaults=True):
+class Verdict(msgspec.Struct):
     """Outcome of checking one answer.
 
     status: what happened; infrastructure failures are ``infra_error``, never ``wrong_answer``.

@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 
 import msgspec
 
+from engine.errors import ConfigError
 from engine.specs import (
     DecontSpec,
     DedupSpec,
@@ -106,10 +107,6 @@ def missing_keys(recipe: Recipe) -> list[str]:
 
 def _digest(value: object) -> str:
     return hashlib.blake2b(msgspec.json.encode(value), digest_size=8).hexdigest()
-
-
-class ConfigError(ValueError):
-    """A recipe that cannot be used; the message names the file and the key path."""
 
 
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")

@@ -17,7 +17,8 @@ import msgspec
 
 from engine import build
 from engine.backends.base import Backend
-from engine.config import ConfigError, Recipe, missing_keys
+from engine.config import Recipe, missing_keys
+from engine.errors import ConfigError
 from engine.exits import Exit
 from engine.funnel import Funnel
 from engine.metrics import Metrics

@@ -20,14 +20,18 @@ sys.path.insert(0, str(ROOT))
 
 from engine.specs import OutputSpec  # noqa: E402
 from engine.storage import shards  # noqa: E402
-from engine.storage.output import OutputDir  # noqa: E402
+from engine.storage.outcomes import Outcome, Scope  # noqa: E402
+from engine.storage.output import OutputDir, Stream  # noqa: E402
 
+SCOPE = Scope("h", "c", 16)
+CHANGED = Scope("h", "changed", 16)
 COMPLETION = "<think>\n" + "Let me think about this step by step. " * 60 + "\n</think>\n\\boxed{42}"
 
 
 async def build(directory: Path, records: int, shard_count: int) -> None:
     spec = OutputSpec(dir=str(directory), shard_records=records // shard_count, flush_records=512)
-    writer = shards.ShardWriter(directory, "job", 0, spec, 0, scope="s")
+    writer = Stream(directory, "job").writer(spec, SCOPE)
+    passed = Outcome("math", "passed")
     for i in range(records):
         question, index = f"q{i // 16}", i % 16
         line = json.dumps(
@@ -39,7 +43,7 @@ async def build(directory: Path, records: int, shard_count: int) -> None:
                 "verdict": {"status": "passed"},
             }
         ).encode()
-        await writer.write(line + b"\n", (question, index, "h"), "math:passed")
+        await writer.write(line + b"\n", (question, index, "h"), passed)
         if index == 15:
             writer.completed(i // 16)
     await writer.close()
@@ -70,11 +74,10 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 directory = Path(tmp)
                 asyncio.run(build(directory, records, shard_count))
-                ranged, done = timed(
-                    lambda d=directory: OutputDir(d, "job").open("h", {}, scope="s", n=16)
-                )
+                ranged, done = timed(lambda d=directory: OutputDir(d, "job").open({}, SCOPE))
                 assert done.complete_samples == records
-                indexed, done = timed(lambda d=directory: OutputDir(d, "job").open("h", {}))
+                # another question stream: every key is read
+                indexed, done = timed(lambda d=directory: OutputDir(d, "job").open({}, CHANGED))
                 assert done.samples == records
                 full, counted = timed(lambda d=directory: naive(d))
                 assert counted == records

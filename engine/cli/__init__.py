@@ -15,6 +15,7 @@ from engine.cli import export, job, mock, output
 from engine.errors import ConfigError
 from engine.exits import Exit
 from engine.sources import SourceError
+from engine.storage.lock import OutputLocked
 from engine.storage.output import RecipeChanged
 
 COMMANDS = (job, output, export, mock)  # each module registers its own subcommands
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (ConfigError, SourceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return Exit.USAGE
+    except OutputLocked as error:  # another run writes this output
         print(f"error: {error}", file=sys.stderr)
         return Exit.USAGE
     except RecipeChanged as error:

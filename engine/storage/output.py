@@ -15,6 +15,7 @@ import msgspec
 from engine.records import JobState, Manifest
 from engine.specs import OutputSpec
 from engine.storage import shards
+from engine.storage.lock import OutputLock
 from engine.storage.outcomes import Scope
 from engine.storage.reader import read_stream
 
@@ -173,6 +174,10 @@ class OutputDir:
     @property
     def manifest_path(self) -> Path:
         return self.directory / MANIFEST
+
+    def lock(self) -> OutputLock:
+        """The writer's lock of this output, held by a run from start to finish."""
+        return OutputLock(self.directory)
 
     def stream(self, suffix: str) -> Stream:
         """Another family of shards of this job, e.g. ``excluded`` or ``scored``."""

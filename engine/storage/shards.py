@@ -294,9 +294,19 @@ def valid_frames(data: bytes) -> tuple[list[bytes], int]:
     return payloads, end
 
 
+def read_bytes(path: Path) -> bytes:
+    """A shard's bytes; a ``.part`` sealed since it was listed is read under its closed name."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        if not path.name.endswith(PART):
+            raise
+        return path.with_name(path.name.removesuffix(PART)).read_bytes()
+
+
 def iter_lines(path: Path) -> Iterator[bytes]:
     """Every record line of a shard, closed or ``.part`` (a torn tail is ignored)."""
-    payloads, _ = valid_frames(path.read_bytes())
+    payloads, _ = valid_frames(read_bytes(path))
     for payload in payloads:
         yield from payload.splitlines()
 

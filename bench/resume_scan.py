@@ -49,6 +49,13 @@ async def build(directory: Path, records: int, shard_count: int) -> None:
     await writer.close()
 
 
+def resume(directory: Path, scope: Scope):
+    """What a restart does: open the output (recover, read the indexes), build the done-set."""
+    output = OutputDir(directory, "job")
+    output.open({}, scope.recipe_hash)
+    return output.done_set(scope)
+
+
 def naive(directory: Path) -> int:
     """Decode every record of every shard (what a resume without indexes must do)."""
     index_total = 0
@@ -74,10 +81,10 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 directory = Path(tmp)
                 asyncio.run(build(directory, records, shard_count))
-                ranged, done = timed(lambda d=directory: OutputDir(d, "job").open({}, SCOPE))
+                ranged, done = timed(lambda d=directory: resume(d, SCOPE))
                 assert done.complete_samples == records
                 # another question stream: every key is read
-                indexed, done = timed(lambda d=directory: OutputDir(d, "job").open({}, CHANGED))
+                indexed, done = timed(lambda d=directory: resume(d, CHANGED))
                 assert done.samples == records
                 full, counted = timed(lambda d=directory: naive(d))
                 assert counted == records

@@ -26,9 +26,10 @@ from engine.pipeline import Pipeline, Stage
 from engine.records import Question
 from engine.specs import SelectSpec
 from engine.stages.exclusions import Exclusions
+from engine.stages.plan import stream_scope
 from engine.stages.top_n import SelectTop
 from engine.stages.verify import Verifiers
-from engine.storage.outcomes import Outcome, Scope
+from engine.storage.outcomes import Outcome
 from engine.storage.output import OutputDir
 from engine.storage.selection import load_selection, selection_path
 from engine.storage.sink import RecordSink, SampleSink
@@ -47,7 +48,6 @@ class Job:
         self.allow_recipe_change = allow_recipe_change
         self.metrics = Metrics()
         self.recipe_hash = recipe.sample_hash()
-        self.scope = Scope(self.recipe_hash, recipe.curation_hash(), recipe.sampling.n)
         self.output = OutputDir(Path(recipe.output.dir), recipe.job.name, recipe.job.worker)
         self.pipeline: Pipeline | None = None
         self.signals = 0
@@ -86,11 +86,10 @@ class Job:
             mock_url = await stack.enter_async_context(build.mock_teacher(recipe))
             teacher = build.make_backend(recipe.teacher, metrics, mock_url)  # fails fast
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
-            done = self.output.open(
-                msgspec.to_builtins(recipe), self.scope, self.allow_recipe_change
-            )
+            recipe_dict = msgspec.to_builtins(recipe)
+            self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)
             exclusions = Exclusions(self.output.stream("excluded"), recipe.output)
-            samples = SampleSink(self.output.samples, recipe.output, self.scope)
+            samples = SampleSink(self.output.samples, recipe.output)
             counting = asyncio.ensure_future(self._count_questions())
             stack.push_async_callback(self._finish, samples, exclusions, counting)
             metrics.state = "running"
@@ -100,9 +99,13 @@ class Job:
                     return self._exit_code()
                 source: Iterable[Question] = selected
                 filters: list[Stage] = []
+                scope = stream_scope(recipe, self.recipe_hash, self._selection_path())
             else:
                 source = self._read()
                 filters = build.filter_stages(recipe, exclusions)
+                scope = stream_scope(recipe, self.recipe_hash, None)
+            samples.begin(scope)
+            done = self.output.done_set(scope)
             await self._start(stack, teacher)
             verifiers = await stack.enter_async_context(Verifiers(recipe.verify, metrics))
             stages = filters + build.sampling_stages(
@@ -130,7 +133,7 @@ class Job:
     ) -> Iterable[Question] | None:
         """Curation and the top-N barrier; the persisted selection, or None when stopped."""
         recipe = self.recipe
-        path = selection_path(self.output.directory, recipe.job.name, self.scope.curation_hash)
+        path = self._selection_path()
         if (selection := load_selection(path)) is not None:
             return selection
         scored_stream = self.output.stream("scored")
@@ -149,6 +152,10 @@ class Job:
         self._funnels.append(barrier.funnel)
         await barrier.run(scored_stream.read(Question))
         return load_selection(path)
+
+    def _selection_path(self) -> Path:
+        name, curation = self.recipe.job.name, self.recipe.curation_hash()
+        return selection_path(self.output.directory, name, curation)
 
     async def _run(self, source: Any, stages: list[Stage], sinks: list[RecordSink]) -> None:
         """Run one pipeline while its sinks flush on a timer; a forced stop is not an error."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
 
 from engine.backends.base import GenerationRequest
 from engine.config import Recipe
@@ -11,9 +15,32 @@ from engine.metrics import Metrics
 from engine.pipeline import Emit
 from engine.prompts import question_seed, render, with_options
 from engine.records import Question
+from engine.sources.source import local_files
 from engine.stages.items import Work
+from engine.storage.outcomes import Scope
 from engine.storage.output import DoneSet
 from engine.storage.sink import SampleSink
+
+
+def stream_scope(recipe: Recipe, recipe_hash: str, selection: Path | None) -> Scope:
+    """The scope of the question stream about to be sampled: the saved ``selection`` (written
+    once, so its size and mtime name it), else the curation recipe and every local file read
+    (sources, decontamination benchmarks) by path, size and mtime_ns. A hub dataset cannot be
+    fingerprinted: its stream trusts no ordinal ranges (every key is read on restart)."""
+    if selection is not None:
+        made_of: list[object] = [_stat(selection)]
+    else:
+        specs = [*recipe.sources, *(recipe.decont.benchmarks if recipe.decont else [])]
+        if any(spec.hf for spec in specs):
+            return Scope(recipe_hash, "", recipe.sampling.n)
+        made_of = [_stat(path) for spec in specs for path in local_files(spec)]
+    digest = hashlib.blake2b(msgspec.json.encode([recipe.curation_hash(), made_of]), digest_size=8)
+    return Scope(recipe_hash, digest.hexdigest(), recipe.sampling.n)
+
+
+def _stat(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
 def contiguous_runs(indices: list[int], limit: int) -> Iterator[list[int]]:

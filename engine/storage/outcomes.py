@@ -37,12 +37,20 @@ class Outcome(NamedTuple):
 
 
 class Scope(msgspec.Struct, frozen=True):
-    """What a shard's complete-question ranges mean: valid only for the same samples recipe,
-    the same curated question stream and the same n. A restart in another scope reads keys."""
+    """What a shard's complete-question ranges mean. They are ordinals in the sampled question
+    stream, so they are trusted only for the same samples recipe, the same n and the same
+    ``stream``: a fingerprint of what the stream is read from (the curation recipe and each
+    source file's size and mtime, or the saved selection). An empty ``stream`` (one that cannot
+    be fingerprinted, such as a hub dataset) trusts no ranges. A restart in another scope reads
+    every key instead: slower, and keyed by what each record is."""
 
     recipe_hash: str
-    curation_hash: str
+    stream: str
     n: int
 
+    @property
+    def trusts_ranges(self) -> bool:
+        return bool(self.stream)
+
     def encode(self) -> str:
-        return f"{self.recipe_hash}:{self.curation_hash}:{self.n}"
+        return f"{self.recipe_hash}:{self.stream}:{self.n}"

@@ -170,6 +170,7 @@ class OutputDir:
         self.directory = directory
         self.samples = Stream(directory, name, worker)
         self.manifest: Manifest | None = None
+        self._indexes: list[shards.ShardIndex] = []
 
     @property
     def manifest_path(self) -> Path:
@@ -183,19 +184,11 @@ class OutputDir:
         """Another family of shards of this job, e.g. ``excluded`` or ``scored``."""
         return Stream(self.directory, f"{self.samples.name}_{suffix}", self.samples.worker)
 
-    def open(
-        self,
-        recipe: dict[str, Any],
-        scope: Scope,
-        allow_change: bool = False,
-    ) -> DoneSet:
-        """Recover torn parts, refuse a changed recipe, and rebuild the done-set from indexes:
-        from the complete ranges and open keys of shards sealed in this ``scope``, else (older
-        shards, recovered parts) from every key."""
+    def open(self, recipe: dict[str, Any], recipe_hash: str, allow_change: bool = False) -> None:
+        """Refuse a changed recipe, seal torn parts and read every samples shard's index."""
         self.directory.mkdir(parents=True, exist_ok=True)
         previous = self._read_manifest()
         now = time.time()
-        recipe_hash = scope.recipe_hash
         if previous is None:
             self.manifest = Manifest(
                 self.samples.name, recipe_hash, recipe, created=now, updated=now
@@ -213,17 +206,24 @@ class OutputDir:
             )
         else:
             self.manifest = msgspec.structs.replace(previous, recipe=recipe)
+        self._indexes = self.samples.recover()
+        self.write_manifest("running")
+
+    def done_set(self, scope: Scope) -> DoneSet:
+        """Which pairs the output holds, for sampling the stream ``scope`` names: from the
+        complete ranges and open keys of shards sealed in this scope, else (another stream,
+        older shards, recovered parts) from every key."""
         done = DoneSet()
-        for index in self.samples.recover():
-            if index.scope == scope.encode():
+        trusted = scope.encode() if scope.trusts_ranges else None
+        for index in self._indexes:
+            if index.scope == trusted:
                 done.add_complete(index.complete, scope.n)
                 keys = index.open_keys
             else:
                 keys = index.keys
             for question_id, sample_index, key_hash in keys:
-                if key_hash == recipe_hash:
+                if key_hash == scope.recipe_hash:
                     done.add(question_id, sample_index)
-        self.write_manifest("running")
         return done
 
     def _read_manifest(self) -> Manifest | None:

@@ -42,14 +42,18 @@ class RecordSink:
 
 
 class SampleSink(RecordSink):
-    """The samples stream. ``expect`` a question's missing samples (with the question's ordinal
-    in the deterministic stream), then ``write`` them; when a question's last sample is written,
-    its ordinal goes into the shard's complete ranges, and questions still open at a seal have
-    their keys listed in that shard's index."""
+    """The samples stream. ``begin`` with the scope of the sampled stream, ``expect`` a
+    question's missing samples (with the question's ordinal in that stream), then ``write``
+    them; when a question's last sample is written, its ordinal goes into the shard's complete
+    ranges, and questions still open at a seal have their keys listed in that shard's index."""
 
-    def __init__(self, stream: Stream, spec: OutputSpec, scope: Scope):
-        super().__init__(stream.writer(spec, scope, self.is_open))
+    def __init__(self, stream: Stream, spec: OutputSpec):
+        super().__init__(stream.writer(spec, is_open=self.is_open))
         self.pending: dict[str, list[int]] = {}  # question id -> [samples left, ordinal]
+
+    def begin(self, scope: Scope) -> None:
+        """The stream about to be sampled: what the ordinals in this run's ranges mean."""
+        self.writer.scope = scope.encode()
 
     def expect(self, question_id: str, ordinal: int, samples: int) -> None:
         self.pending[question_id] = [samples, ordinal]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
+import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from engine.job import Job
+from engine.stages.plan import stream_scope
 from engine.storage.output import RecipeChanged
 from tests.helpers import assert_exactly_once, read_samples, write_questions
 
@@ -160,9 +165,64 @@ async def test_restart_reads_complete_ranges_not_every_key(tmp_path, mock_teache
         recipe = make_recipe(mock.url, questions)
         assert await Job(recipe).run() == 0
         job = Job(recipe)
-        done = job.output.open({}, job.scope)
+        job.output.open({}, job.recipe_hash)
+        done = job.output.done_set(stream_scope(recipe, job.recipe_hash, None))
         assert done.complete_samples == 160
         # keys are read only for questions in flight when a shard was sealed, not for all 160
         assert done.samples < 160 // 4
         assert await job.run() == 0
         assert mock.stats["requests"] == 40  # the second run asked for nothing
+        write_questions(questions, 40)  # the same rows, rewritten: another mtime
+        changed = job.output.done_set(stream_scope(recipe, job.recipe_hash, None))
+        assert changed.complete_samples == 0 and changed.samples == 160  # every key read
+
+
+def rows(path: Path) -> list[str]:
+    return path.read_text().splitlines(keepends=True)
+
+
+EDITS = {
+    "row added at the top": lambda lines: [NEW_ROW, *lines],
+    "first row removed": lambda lines: lines[1:],
+    "rows reordered": lambda lines: random.Random(5).sample(lines, len(lines)),
+    "added, removed and reordered": lambda lines: [*lines[:0:-1], NEW_ROW],
+}
+NEW_ROW = json.dumps({"id": "new", "problem": "Compute 1 + 1.", "answer": "2"}) + "\n"
+
+
+async def stop_after(job: Job, samples: int) -> None:
+    """Stop the job (as SIGINT does) once it has written ``samples`` samples."""
+    while job.metrics.samples_written < samples:
+        await asyncio.sleep(0.001)
+    job.on_signal()
+
+
+@pytest.mark.parametrize("interrupted", [False, True], ids=["complete", "interrupted"])
+@pytest.mark.parametrize("edit", EDITS)
+async def test_editing_the_source_between_runs_never_duplicates_or_skips(
+    tmp_path, mock_teacher, make_recipe, edit, interrupted
+):
+    """Completion is keyed by question id: rows added, removed or moved between two runs (the
+    first one finished or stopped half-way) leave every current question with exactly n
+    samples, and a removed one with what it had."""
+    questions = write_questions(tmp_path / "q.jsonl", 60)
+    before = {json.loads(line)["id"] for line in rows(questions)}
+    teacher = "max_in_flight = 4"  # a stop after 40 samples leaves most questions unsampled
+    async with mock_teacher(latency_ms=5) as mock:
+        url_teacher = f'model = "mock"\nbase_url = "{mock.url}"\n{teacher}'
+        job = Job(make_recipe(mock.url, questions, teacher=url_teacher))
+        if interrupted:
+            stopper = asyncio.ensure_future(stop_after(job, 40))
+            assert await job.run() == 0
+            await stopper
+            assert 40 <= len(read_samples(tmp_path / "out")) < 200
+        else:
+            assert await job.run() == 0
+        questions.write_text("".join(EDITS[edit](rows(questions))))
+        after = {json.loads(line)["id"] for line in rows(questions)}
+        assert await Job(make_recipe(mock.url, questions, teacher=url_teacher)).run() == 0
+    keys = Counter((s.question_id, s.sample_index) for s in read_samples(tmp_path / "out"))
+    assert max(keys.values()) == 1, [k for k, c in keys.items() if c > 1][:5]
+    sampled = {q for q, _ in keys}
+    assert {f"s:{q}" for q in after} <= sampled <= {f"s:{q}" for q in after | before}
+    assert all(keys[(f"s:{q}", i)] == 1 for q in after for i in range(4))

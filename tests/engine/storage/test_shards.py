@@ -114,14 +114,17 @@ async def test_output_dir_resume_and_recipe_guard(tmp_path):
     writer = await write(tmp_path, 12, flush_records=4, shard_records=8)
     await writer.flush()  # one sealed shard, one open part
     out = OutputDir(tmp_path, "job")
-    done = out.open({"teacher": "x"}, scope("h"))
+    out.open({"teacher": "x"}, "h")
+    done = out.done_set(scope("h"))
     assert done.samples == 12 and out.samples.next_seq == 2
     assert done.missing("q0", 3) == [1, 2] and done.missing("q1", 3) == [0, 2]
     summary = summarize(tmp_path)["job"]
     assert summary.records == 12 and summary.open_parts == 0
     with pytest.raises(RecipeChanged, match="--allow-recipe-change"):
-        OutputDir(tmp_path, "job").open({}, scope("other"))
-    assert OutputDir(tmp_path, "job").open({}, scope("other"), allow_change=True).samples == 0
+        OutputDir(tmp_path, "job").open({}, "other")
+    changed = OutputDir(tmp_path, "job")
+    changed.open({}, "other", allow_change=True)
+    assert changed.done_set(scope("other")).samples == 0
 
 
 def test_done_set_bitmasks():

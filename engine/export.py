@@ -21,9 +21,9 @@ import msgspec
 from engine.answer_filter import AnswerPolicy, Votes
 from engine.records import Domain, Manifest, Message, Sample
 from engine.specs import OutputSpec
-from engine.storage import shards
 from engine.storage.outcomes import Outcome
 from engine.storage.output import MANIFEST, DoneSet, Stream
+from engine.storage.reader import RecordError, Shard, open_shards, read_records
 
 
 class ExportSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -89,7 +89,6 @@ class ExportError(Exception):
 
 _SHAREGPT_ROLE = {"system": "system", "user": "human", "assistant": "gpt"}
 _encode = msgspec.json.Encoder().encode
-_decode_sample = msgspec.json.Decoder(Sample).decode
 
 
 def training_record(sample: Sample) -> TrainingRecord:
@@ -119,7 +118,7 @@ async def export(outdir: Path, dest: Path, spec: ExportSpec) -> ExportReport:
     manifest = _manifest(outdir)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ExportError(f"{dest}: exists and is not an empty directory")
-    paths = shards.list_shards(outdir, manifest.name)
+    paths = open_shards(outdir, manifest.name)
     current = manifest.recipe_hash if spec.recipes == "current" else None
     votes = Votes()
     if any(spec.policy(domain) == "majority" for domain in get_args(Domain)):
@@ -173,7 +172,7 @@ def _manifest(outdir: Path) -> Manifest:
 
 
 def _candidates(
-    paths: list[Path],
+    paths: list[Shard],
     spec: ExportSpec,
     recipe_hash: str | None,
     dropped: Counter[str],
@@ -197,10 +196,9 @@ def _candidates(
             yield sample
 
 
-def _samples(paths: list[Path]) -> Iterator[Sample]:
-    for path in paths:
-        for number, line in enumerate(shards.iter_lines(path), 1):
-            try:
-                yield _decode_sample(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise ExportError(f"{path}: record {number}: {error}") from None
+def _samples(found: list[Shard]) -> Iterator[Sample]:
+    """The samples readers see (a retried attempt is superseded by its retry)."""
+    try:
+        yield from read_records(found, Sample)
+    except RecordError as error:
+        raise ExportError(str(error)) from None

@@ -105,7 +105,7 @@ class Job:
                 filters = build.filter_stages(recipe, exclusions)
                 scope = stream_scope(recipe, self.recipe_hash, None)
             samples.begin(scope)
-            done = self.output.done_set(scope)
+            done = self.output.done_set(scope, recipe.output.retry_failed)
             await self._start(stack, teacher)
             verifiers = await stack.enter_async_context(Verifiers(recipe.verify, metrics))
             stages = filters + build.sampling_stages(
@@ -181,8 +181,8 @@ class Job:
         counting.cancel()
         await exclusions.sink.close()
         await samples.close()
-        for _, index in samples.writer.closed_shards:
-            self.output.samples.add_closed(index)
+        for path, index in samples.writer.closed_shards:
+            self.output.samples.add_closed(path, index)
         sampled = Funnel()
         for text, count in self.output.samples.outcomes.items():
             outcome = Outcome.parse(text)

@@ -72,6 +72,9 @@ FailureKind = Literal[
     "truncated",  # finish_reason=length under the drop policy
     "backend",  # in-process backend raised
     "early_stopped",  # not requested: enough answers of the question passed already
+    # only in Sample.history:
+    "infra_error",  # the verifier failed (the sample's verdict was infra_error)
+    "lost",  # the record was in a damaged shard (quarantined) and is made again
 ]
 
 
@@ -103,6 +106,9 @@ class Sample(msgspec.Struct):
     failure: Failure | None = None
     verdict: Verdict | None = None
     mcq_key: str | None = None  # correct letter after this sample's option shuffle (seed = seed)
+    history: list[
+        Failure
+    ] = []  # earlier attempts of this sample (retried on a rerun), oldest first
 
     @property
     def key(self) -> tuple[str, int, str]:

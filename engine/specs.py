@@ -122,6 +122,9 @@ class OutputSpec(Spec):
     flush_seconds: Seconds = 2.0
     zstd_level: Annotated[int, Meta(ge=-7, le=22)] = 3
     fsync: Literal["flush", "close", "never"] = "close"
+    # a rerun asks again for samples whose last record is a retryable failure (connection,
+    # timeout, server_error, rate_limited, bad_response, infra_error); --[no-]retry-failed
+    retry_failed: bool = True
 
 
 class LimitsSpec(Spec):

@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import sys
 
+import msgspec
+
 from engine import job as jobs
 from engine.cli.loop import run
 from engine.config import load_recipe, missing_keys
@@ -43,6 +45,9 @@ def _summary(job: jobs.Job) -> str:
 
 async def _job(args: argparse.Namespace, serve: bool) -> int:
     recipe = load_recipe(args.config)
+    if args.retry_failed is not None:  # the command line overrides [output] retry_failed
+        output = msgspec.structs.replace(recipe.output, retry_failed=args.retry_failed)
+        recipe = msgspec.structs.replace(recipe, output=output)
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
     tasks = []
@@ -93,6 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--allow-recipe-change", action="store_true",
                        help="add samples under a changed recipe to an existing output")  # fmt: skip
         p.add_argument("--quiet", action="store_true", help="no live progress line")
+        p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=None,
+                       help="ask again for samples whose last attempt failed retryably "
+                       "(default: [output] retry_failed, true)")  # fmt: skip
         if name == "serve":
             p.add_argument("--host", default="127.0.0.1")
             p.add_argument("--port", type=int, default=8321)

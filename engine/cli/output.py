@@ -11,8 +11,7 @@ import msgspec
 
 from engine.errors import ConfigError
 from engine.exits import Exit
-from engine.storage import shards
-from engine.storage.output import summarize
+from engine.storage.reader import open_shards, read_lines, summarize
 
 
 def output_dir(path: str) -> Path:
@@ -31,6 +30,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(
             f"{name}: {summary.records} records, {summary.questions} questions, "
             f"{summary.shards} closed shards, {summary.open_parts} open"
+            + (f", {summary.superseded} failed attempts retried" if summary.superseded else "")
         )
         for outcome, count in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
             print(f"  {outcome:<32} {count}")
@@ -41,9 +41,8 @@ def cmd_cat(args: argparse.Namespace) -> int:
     directory = output_dir(args.outdir)
     out = sys.stdout.buffer
     with contextlib.suppress(BrokenPipeError):
-        for path in shards.list_shards(directory, args.name):
-            for line in shards.iter_lines(path):
-                out.write(line + b"\n")
+        for line in read_lines(open_shards(directory, args.name)):
+            out.write(line + b"\n")
         out.flush()
     return Exit.OK
 

@@ -85,7 +85,7 @@ class PlanStage:
         if not missing:
             self.metrics.questions_done += 1
             return
-        self.samples.expect(question.id, ordinal, len(missing))
+        self.samples.expect(question.id, ordinal, len(missing), self.done.history(question.id))
         base = question_seed(self.recipe.job.seed, question.id)
         if question.choices and self.recipe.verify.science.mode == "mcq":
             for index in missing:  # options are shuffled per sample: one prompt each

@@ -8,6 +8,23 @@ from typing import NamedTuple
 
 import msgspec
 
+from engine.records import Failure
+
+#: failures a rerun asks again for: the teacher or the network, not the request or the answer
+RETRYABLE = frozenset({"connection", "timeout", "server_error", "rate_limited", "bad_response"})
+
+
+def retryable_failure(
+    failure: Failure | None, verdict: str | None, verdict_detail: str = ""
+) -> Failure | None:
+    """The failure a rerun retries this record for: a retryable teacher failure, or a verdict
+    of ``infra_error`` (the verifier broke, not the answer); None when the record is final."""
+    if failure is not None:
+        return failure if failure.kind in RETRYABLE else None
+    if verdict == "infra_error":
+        return Failure("infra_error", verdict_detail)
+    return None
+
 
 class Outcome(NamedTuple):
     """How a record ended, per domain: a verdict status, ``failed:<kind>``, ``unverified``, an

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from engine.records import JobState, Manifest
+from engine.records import Failure, JobState, Manifest
 from engine.specs import OutputSpec
 from engine.storage import shards
 from engine.storage.lock import OutputLock
 from engine.storage.outcomes import Scope
-from engine.storage.reader import read_stream
+from engine.storage.reader import Shard, counts, open_shard, read_stream
 
 T = TypeVar("T")
 
@@ -30,9 +30,11 @@ class RecipeChanged(Exception):
 
 class DoneSet:
     """Which (question, sample index) pairs exist: complete questions as ordinal ranges, the
-    rest as one int bitmask of sample indices per question."""
+    rest as one int bitmask of sample indices per question; and the pairs to make again (a
+    retryable failure, a lost record) with their failed attempts."""
 
     def __init__(self) -> None:
+        self.again: dict[str, dict[int, list[Failure]]] = {}
         self.masks: dict[str, int] = {}
         self.samples = 0  # in the bitmasks
         self.complete_samples = 0  # in the complete ranges
@@ -60,51 +62,21 @@ class DoneSet:
             e - s for s, e in zip(self._starts, self._ends, strict=True)
         )
 
+    def redo(self, question_id: str, index: int, history: list[Failure]) -> None:
+        self.again.setdefault(question_id, {})[index] = history
+
     def missing(self, question_id: str, n: int, ordinal: int | None = None) -> list[int]:
+        again = self.again.get(question_id, {})
         if ordinal is not None:
             at = bisect.bisect_right(self._starts, ordinal) - 1
             if at >= 0 and ordinal < self._ends[at]:
-                return []
+                return sorted(i for i in again if i < n)
         mask = self.masks.get(question_id, 0)
-        return [i for i in range(n) if not mask >> i & 1]
+        return [i for i in range(n) if not mask >> i & 1 or i in again]
 
-
-class Summary(msgspec.Struct):
-    """Counts of one stream of shards, from the shards alone (``status``)."""
-
-    shards: int = 0
-    open_parts: int = 0
-    records: int = 0
-    questions: int = 0
-    outcomes: dict[str, int] = {}
-
-
-def summarize(directory: Path) -> dict[str, Summary]:
-    """Every stream's counts from its shard indexes (torn ``.part`` files by their valid
-    frames); changes nothing on disk."""
-    found: dict[str, tuple[Summary, set[str], Counter[str]]] = {}
-    for path in shards.list_shards(directory):
-        parsed = shards.parse_name(path.name)
-        assert parsed is not None
-        summary, questions, outcomes = found.setdefault(parsed[0], (Summary(), set(), Counter()))
-        index = _index(path)
-        if parsed[3]:
-            summary.open_parts += 1
-        else:
-            summary.shards += 1
-        summary.records += index.records
-        outcomes.update(index.outcomes)
-        questions.update(key[0] for key in index.keys)
-    for summary, questions, outcomes in found.values():
-        summary.questions = len(questions)
-        summary.outcomes = dict(outcomes)
-    return {name: found[name][0] for name in sorted(found)}
-
-
-def _index(path: Path) -> shards.ShardIndex:
-    if not path.name.endswith(shards.PART) and (index := shards.read_index(path)) is not None:
-        return index
-    return shards.index_from_lines(shards.iter_lines(path))
+    def history(self, question_id: str) -> dict[int, list[Failure]]:
+        """The failed attempts of each sample of the question made again."""
+        return self.again.get(question_id, {})
 
 
 class Stream:
@@ -115,27 +87,23 @@ class Stream:
         self.name = name
         self.worker = worker
         self.next_seq = 0
-        self.records = 0
-        self.shard_count = 0
-        self.outcomes: Counter[str] = Counter()
+        self.shards: list[Shard] = []  # recovered at start, then each one sealed by this run
 
-    def recover(self) -> list[shards.ShardIndex]:
-        """Seal torn ``.part`` files at their last complete frame; every shard's index."""
-        indexes = []
+    def recover(self) -> list[Shard]:
+        """Seal torn ``.part`` files at their last complete frame; every shard, indexed."""
+        self.shards = []
         for path in shards.list_shards(self.directory, self.name):
             if path.name.endswith(shards.PART):
                 recovered = shards.recover_part(path)
                 if recovered is None:
                     continue
-                index = recovered[1]
+                self.shards.append(Shard(*recovered))
             else:
-                index = _index(path)
-            self.add_closed(index)
-            indexes.append(index)
+                self.shards.append(open_shard(path))
             parsed = shards.parse_name(path.name)
             if parsed and parsed[1] == self.worker:
                 self.next_seq = max(self.next_seq, parsed[2] + 1)
-        return indexes
+        return self.shards
 
     def writer(
         self,
@@ -155,12 +123,23 @@ class Stream:
 
     def known_ids(self) -> set[str]:
         """Question ids already written to a question-keyed stream (recovering torn parts)."""
-        return {key[0] for index in self.recover() for key in index.keys}
+        return {key[0] for shard in self.recover() for key in shard.index.keys}
 
-    def add_closed(self, index: shards.ShardIndex) -> None:
-        self.shard_count += 1
-        self.records += index.records
-        self.outcomes.update(index.outcomes)
+    def add_closed(self, path: Path, index: shards.ShardIndex) -> None:
+        self.shards.append(Shard(path, index))
+
+    @property
+    def shard_count(self) -> int:
+        return len(self.shards)
+
+    @property
+    def records(self) -> int:
+        """Records as readers see them (superseded attempts not counted)."""
+        return counts(self.shards)[0]
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        return counts(self.shards)[1]
 
 
 class OutputDir:
@@ -170,7 +149,6 @@ class OutputDir:
         self.directory = directory
         self.samples = Stream(directory, name, worker)
         self.manifest: Manifest | None = None
-        self._indexes: list[shards.ShardIndex] = []
 
     @property
     def manifest_path(self) -> Path:
@@ -206,16 +184,19 @@ class OutputDir:
             )
         else:
             self.manifest = msgspec.structs.replace(previous, recipe=recipe)
-        self._indexes = self.samples.recover()
+        self.samples.recover()
         self.write_manifest("running")
 
-    def done_set(self, scope: Scope) -> DoneSet:
+    def done_set(self, scope: Scope, retry_failed: bool = True) -> DoneSet:
         """Which pairs the output holds, for sampling the stream ``scope`` names: from the
         complete ranges and open keys of shards sealed in this scope, else (another stream,
-        older shards, recovered parts) from every key."""
+        older shards, recovered parts) from every key. Pairs whose last record is a retryable
+        failure are asked again when ``retry_failed``; lost ones (quarantined) always."""
         done = DoneSet()
         trusted = scope.encode() if scope.trusts_ranges else None
-        for index in self._indexes:
+        again: dict[shards.Key, list[Failure]] = {}
+        for shard in self.samples.shards:
+            index = shard.index
             if index.scope == trusted:
                 done.add_complete(index.complete, scope.n)
                 keys = index.open_keys
@@ -224,6 +205,13 @@ class OutputDir:
             for question_id, sample_index, key_hash in keys:
                 if key_hash == scope.recipe_hash:
                     done.add(question_id, sample_index)
+            for key in index.retried:
+                again.pop(key, None)
+            for entry in index.retry:
+                again[entry.key] = entry.history
+        for (question_id, sample_index, key_hash), history in again.items():
+            if key_hash == scope.recipe_hash and (retry_failed or history[-1].kind == "lost"):
+                done.redo(question_id, sample_index, history)
         return done
 
     def _read_manifest(self) -> Manifest | None:

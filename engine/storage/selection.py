@@ -13,7 +13,7 @@ from engine.records import Question
 from engine.specs import OutputSpec
 from engine.storage import shards
 from engine.storage.outcomes import Outcome
-from engine.storage.reader import RecordError, read_records
+from engine.storage.reader import RecordError, open_shard, read_records
 
 _encode = msgspec.json.Encoder().encode
 
@@ -54,7 +54,7 @@ def load_selection(path: Path) -> Iterator[Question] | None:
 def _read(path: Path, expected: int) -> Iterator[Question]:
     count = 0
     try:
-        for question in read_records([path], Question):
+        for question in read_records([open_shard(path)], Question):
             count += 1
             yield question
     except RecordError as error:

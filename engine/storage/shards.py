@@ -17,9 +17,10 @@ from pathlib import Path
 import msgspec
 import zstandard
 
+from engine.records import Failure
 from engine.specs import OutputSpec
 from engine.storage import frames
-from engine.storage.outcomes import Outcome
+from engine.storage.outcomes import Outcome, retryable_failure
 
 SUFFIX = ".jsonl.zst"
 PART = ".part"
@@ -28,14 +29,29 @@ _NAME = re.compile(r"^(?P<name>.+)-(?P<worker>\d+)-(?P<seq>\d+)\.jsonl\.zst(?P<p
 Key = tuple[str, int, str]  # (question_id, sample_index, recipe_hash)
 
 
+class Retry(msgspec.Struct, array_like=True):
+    """A record a rerun makes again: a retryable failure at ``position`` in its shard, or (at
+    position -1) a record lost with a damaged shard. ``history``: every attempt that failed,
+    this one last."""
+
+    position: int
+    key: Key
+    outcome: str
+    history: list[Failure]
+
+
 class ShardIndex(msgspec.Struct, array_like=True):
     """What resume and ``status`` need from a shard, without reading its records.
 
     ``keys_raw``: every record's key, left encoded so a restart can skip them. ``scope`` (recipe
-    hash, curation hash and n) says what ``complete`` means: ordinal ranges ``[start, end)``,
+    hash, question stream and n) says what ``complete`` means: ordinal ranges ``[start, end)``,
     flattened, of the questions whose last sample landed in this shard; ``open_keys`` are the
     keys of questions still incomplete when it was sealed. A restart in the same scope reads
     only these two, so its cost follows shards x in-flight questions, not records.
+
+    ``retry`` lists the records a rerun asks again for and ``retried`` the keys of records that
+    replace an earlier one (a retry): from these alone, resume knows what to ask again and
+    readers know which records are superseded ("last record per key wins").
     """
 
     records: int
@@ -44,6 +60,8 @@ class ShardIndex(msgspec.Struct, array_like=True):
     scope: str = ""
     complete: list[int] = []
     open_keys: list[Key] = []
+    retry: list[Retry] = []
+    retried: list[Key] = []
 
     @property
     def keys(self) -> list[Key]:
@@ -65,12 +83,9 @@ def ranges(ordinals: list[int]) -> list[int]:
     return flat
 
 
-class _Status(msgspec.Struct):
+class _Verdict(msgspec.Struct):
     status: str = ""
-
-
-class _Kind(msgspec.Struct):
-    kind: str = ""
+    detail: str = ""
 
 
 class _RecordHead(msgspec.Struct):
@@ -83,8 +98,9 @@ class _RecordHead(msgspec.Struct):
     recipe_hash: str = ""
     domain: str = ""
     stage: str | None = None
-    verdict: _Status | None = None
-    failure: _Kind | None = None
+    verdict: _Verdict | None = None
+    failure: Failure | None = None
+    history: list[Failure] = []
 
     def key(self) -> Key | None:
         question = self.question_id or self.id
@@ -100,11 +116,20 @@ class _RecordHead(msgspec.Struct):
             self.failure.kind if self.failure else None,
         )
 
+    def retryable(self) -> Failure | None:
+        if self.question_id is None or self.stage is not None:
+            return None
+        verdict = self.verdict
+        return retryable_failure(
+            self.failure, verdict.status if verdict else None, verdict.detail if verdict else ""
+        )
+
 
 _decode_head = msgspec.json.Decoder(_RecordHead).decode
 _encode_index = msgspec.msgpack.Encoder().encode
 _decode_index = msgspec.msgpack.Decoder(ShardIndex).decode
 _decode_keys = msgspec.msgpack.Decoder(list[Key]).decode
+_NO_KEYS = msgspec.Raw(_encode_index([]))
 
 
 def shard_name(name: str, worker: int, seq: int) -> str:
@@ -149,7 +174,11 @@ class ShardWriter:
         self._lines: list[bytes] = []
         self._buffer_keys: list[Key] = []
         self._buffer_outcomes: list[str] = []
+        self._buffer_retry: list[Retry] = []
+        self._buffer_retried: list[Key] = []
         self._keys: list[Key] = []
+        self._retry: list[Retry] = []
+        self._retried: list[Key] = []
         self._outcomes: Counter[str] = Counter()
         self._records = 0
         self._bytes = 0
@@ -159,11 +188,26 @@ class ShardWriter:
     def buffered(self) -> int:
         return len(self._lines)
 
-    async def write(self, line: bytes, key: Key | None, outcome: Outcome) -> None:
-        """Buffer one JSON line (ending in newline); flush a frame when the buffer is full."""
-        self._lines.append(line)
+    async def write(
+        self,
+        line: bytes,
+        key: Key | None,
+        outcome: Outcome,
+        history: list[Failure] | None = None,
+        retryable: Failure | None = None,
+    ) -> None:
+        """Buffer one JSON line (ending in newline); flush a frame when the buffer is full.
+        ``history``: the failed attempts this record replaces; ``retryable``: the failure a
+        rerun retries it for (both go into the index, with ``key``)."""
         if key is not None:
+            if history:
+                self._buffer_retried.append(key)
+            if retryable is not None:
+                position = self._records + len(self._lines)
+                attempts = [*(history or ()), retryable]
+                self._buffer_retry.append(Retry(position, key, str(outcome), attempts))
             self._buffer_keys.append(key)
+        self._lines.append(line)
         self._buffer_outcomes.append(str(outcome))
         if len(self._lines) >= self.spec.flush_records:
             await self.flush()
@@ -190,11 +234,12 @@ class ShardWriter:
             index = make_index(
                 self._records, self._keys, dict(self._outcomes),
                 scope=self.scope, complete=ranges(self._complete), open_keys=open_keys,
+                retry=self._retry, retried=self._retried,
             )  # fmt: skip
             path = await asyncio.to_thread(self._seal, index)
-            self.closed_shards.append((path, make_index(index.records, [], index.outcomes)))
+            self.closed_shards.append((path, msgspec.structs.replace(index, keys_raw=_NO_KEYS)))
             self._keys, self._outcomes, self._records, self._bytes = [], Counter(), 0, 0
-            self._complete = []
+            self._complete, self._retry, self._retried = [], [], []
 
     async def _drain(self) -> None:
         """Hand the buffer to a thread as one frame. The write is shielded: a cancelled caller
@@ -208,8 +253,11 @@ class ShardWriter:
         lines = self._lines
         self._keys.extend(self._buffer_keys)
         self._outcomes.update(self._buffer_outcomes)
+        self._retry.extend(self._buffer_retry)
+        self._retried.extend(self._buffer_retried)
         self._records += len(lines)
         self._lines, self._buffer_keys, self._buffer_outcomes = [], [], []
+        self._buffer_retry, self._buffer_retried = [], []
         self._writing = asyncio.ensure_future(asyncio.to_thread(self._write_frame, lines))
         await asyncio.shield(self._writing)
         self._writing = None
@@ -315,14 +363,22 @@ def index_from_lines(lines: Iterator[bytes]) -> ShardIndex:
     """Rebuild an index by decoding every record (for ``.part`` files and footer-less shards)."""
     keys: list[Key] = []
     outcomes: Counter[str] = Counter()
+    retry: list[Retry] = []
+    retried: list[Key] = []
     records = 0
-    for line in lines:
+    for position, line in enumerate(lines):
         head = _decode_head(line)
         records += 1
-        if (key := head.key()) is not None:
-            keys.append(key)
-        outcomes[str(head.outcome())] += 1
-    return make_index(records, keys, dict(outcomes))
+        outcome = str(head.outcome())
+        outcomes[outcome] += 1
+        if (key := head.key()) is None:
+            continue
+        keys.append(key)
+        if head.history:
+            retried.append(key)
+        if (failure := head.retryable()) is not None:
+            retry.append(Retry(position, key, outcome, [*head.history, failure]))
+    return make_index(records, keys, dict(outcomes), retry=retry, retried=retried)
 
 
 def recover_part(path: Path) -> tuple[Path, ShardIndex] | None:

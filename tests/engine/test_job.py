@@ -13,8 +13,16 @@ import pytest
 
 from engine.job import Job
 from engine.stages.plan import stream_scope
+from engine.storage import shards
 from engine.storage.output import RecipeChanged
-from tests.helpers import assert_exactly_once, read_samples, write_questions
+from tests.helpers import (
+    assert_exactly_once,
+    mock_process,
+    read_samples,
+    recipe_toml,
+    run_cli,
+    write_questions,
+)
 
 
 async def test_pass_rate_matches_the_mock_correct_rate(tmp_path, mock_teacher, make_recipe):
@@ -226,3 +234,108 @@ async def test_editing_the_source_between_runs_never_duplicates_or_skips(
     sampled = {q for q, _ in keys}
     assert {f"s:{q}" for q in after} <= sampled <= {f"s:{q}" for q in after | before}
     assert all(keys[(f"s:{q}", i)] == 1 for q in after for i in range(4))
+
+
+def raw_keys(out: Path) -> Counter:
+    """(question, sample) -> records on disk, superseded attempts included."""
+    return Counter(
+        tuple(json.loads(line)[k] for k in ("question_id", "sample_index"))
+        for path in shards.list_shards(out)
+        for line in shards.iter_lines(path)
+    )
+
+
+def failing_teacher(url: str) -> str:
+    return f'model = "mock"\nbase_url = "{url}"\nmax_attempts = 2\nbackoff_base_s = 0.01'
+
+
+async def test_failed_samples_are_asked_again_until_they_succeed(
+    tmp_path, mock_teacher, make_recipe
+):
+    """Teacher down for two runs (every sample a typed failure), back for the third: the
+    third asks again for every sample, once; readers see one record per pair, with both
+    failed attempts in its history; a fourth run asks nothing."""
+    questions = write_questions(tmp_path / "q.jsonl", 10)
+    out = tmp_path / "out"
+    for attempt in (1, 2):
+        async with mock_teacher(error_rate=1.0) as down:
+            await Job(make_recipe(down.url, questions, teacher=failing_teacher(down.url))).run()
+            assert down.stats["requests"] == 10 * 2  # every question asked, 2 attempts each
+        samples = read_samples(out)
+        assert_exactly_once(samples, 10, 4)
+        assert {(s.failure.kind, s.failure.status) for s in samples} == {("server_error", 500)}
+        assert all(len(s.history) == attempt - 1 for s in samples)
+    async with mock_teacher(answer_key=str(questions)) as up:
+        assert await Job(make_recipe(up.url, questions)).run() == 0
+        assert up.stats["requests"] == 10
+        assert await Job(make_recipe(up.url, questions)).run() == 0
+        assert up.stats["requests"] == 10  # nothing left to retry
+    samples = read_samples(out)
+    assert_exactly_once(samples, 10, 4)
+    assert all(s.failure is None and s.verdict is not None for s in samples)
+    assert all([h.kind for h in s.history] == ["server_error"] * 2 for s in samples)
+    assert set(raw_keys(out).values()) == {3}  # shards are append-only: 3 records per pair
+    status = json.loads(run_cli("status", str(out), "--json").stdout)["t"]
+    assert status["records"] == 40 and status["superseded"] == 80
+    assert sum(status["outcomes"].values()) == 40
+    assert not [o for o in status["outcomes"] if "failed" in o]
+    cat = [json.loads(line) for line in run_cli("cat", str(out)).stdout.splitlines()]
+    assert Counter((r["question_id"], r["sample_index"]) for r in cat) == Counter(
+        {(s.question_id, s.sample_index): 1 for s in samples}
+    )
+    assert all(r["failure"] is None and len(r["history"]) == 2 for r in cat)
+
+
+async def test_no_retry_failed_asks_nothing_again(tmp_path, mock_teacher, make_recipe):
+    questions = write_questions(tmp_path / "q.jsonl", 6)
+    async with mock_teacher(error_rate=1.0) as down:
+        await Job(make_recipe(down.url, questions, teacher=failing_teacher(down.url))).run()
+    async with mock_teacher(answer_key=str(questions)) as up:
+        output = f'dir = "{tmp_path / "out"}"\nretry_failed = false'
+        assert await Job(make_recipe(up.url, questions, output=output)).run() == 0
+        assert up.stats.get("requests", 0) == 0
+    samples = read_samples(tmp_path / "out")
+    assert_exactly_once(samples, 6, 4)
+    assert {s.failure.kind for s in samples} == {"server_error"}
+
+
+def test_retry_failed_flags_override_the_recipe(tmp_path):
+    questions = write_questions(tmp_path / "q.jsonl", 6)
+    out = tmp_path / "out"
+    config = tmp_path / "r.toml"
+    with mock_process("--error-rate", "1.0") as down:
+        config.write_text(recipe_toml(down, questions, out, teacher=failing_teacher(down)))
+        run_cli("run", "--config", str(config), "--quiet")
+    assert {s.failure.kind for s in read_samples(out)} == {"server_error"}
+    with mock_process("--answer-key", str(questions)) as up:
+        output = f'dir = "{out}"\nretry_failed = true'
+        config.write_text(recipe_toml(up, questions, out, output=output))
+        kept = run_cli("run", "--config", str(config), "--quiet", "--no-retry-failed")
+        assert kept.returncode == 0 and "0 samples written this run" in kept.stdout, kept.stderr
+        config.write_text(config.read_text().replace("retry_failed = true", "retry_failed = false"))
+        retried = run_cli("run", "--config", str(config), "--quiet", "--retry-failed")
+        assert retried.returncode == 0 and "24 samples written this run" in retried.stdout
+    samples = read_samples(out)
+    assert_exactly_once(samples, 6, 4)
+    assert all(s.failure is None and s.history[0].kind == "server_error" for s in samples)
+
+
+async def test_infra_error_verdicts_are_verified_again(tmp_path, mock_teacher, make_recipe):
+    """A verifier that broke (here: empty gold answers, an ``infra_error``) is not the
+    answer's fault: once the golds are fixed, a rerun samples and verifies those again."""
+    broken = tmp_path / "q.jsonl"
+    write_questions(broken, 5)
+    golds = broken.read_text()
+    broken.write_text(
+        "".join(json.dumps({**json.loads(r), "answer": " "}) + "\n" for r in rows(broken))
+    )
+    async with mock_teacher() as mock:
+        assert await Job(make_recipe(mock.url, broken)).run() == 0
+        assert {s.verdict.status for s in read_samples(tmp_path / "out")} == {"infra_error"}
+        broken.write_text(golds)
+        assert await Job(make_recipe(mock.url, broken)).run() == 0
+        assert mock.stats["requests"] == 10
+    samples = read_samples(tmp_path / "out")
+    assert_exactly_once(samples, 5, 4)
+    assert {s.verdict.status for s in samples} <= {"passed", "wrong_answer", "no_answer"}
+    assert all([h.kind for h in s.history] == ["infra_error"] for s in samples)

@@ -14,7 +14,8 @@ import zstandard
 from engine.specs import OutputSpec
 from engine.storage import frames, shards
 from engine.storage.outcomes import Outcome, Scope
-from engine.storage.output import DoneSet, OutputDir, RecipeChanged, Stream, summarize
+from engine.storage.output import DoneSet, OutputDir, RecipeChanged, Stream
+from engine.storage.reader import summarize
 
 
 def line(i: int) -> bytes:

@@ -9,6 +9,7 @@ complete, so an export appears whole or not at all.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections import Counter
@@ -23,7 +24,10 @@ from engine.records import Domain, Manifest, Message, Sample
 from engine.specs import OutputSpec
 from engine.storage.outcomes import Outcome
 from engine.storage.output import MANIFEST, DoneSet, Stream
-from engine.storage.reader import RecordError, Shard, open_shards, read_records
+from engine.storage.reader import RecordError, Shard, open_shards, read_records, strict
+from engine.storage.verify import Damage
+
+log = logging.getLogger(__name__)
 
 
 class ExportSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -36,6 +40,7 @@ class ExportSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     answer_filter: AnswerPolicy | dict[Domain, AnswerPolicy] = "none"
     keep_truncated: bool = False
     recipes: Literal["current", "all"] = "current"
+    skip_damaged: bool = False  # export the readable records of damaged shards (with a warning)
     name: str = "train"
     shard_records: int = 100_000
     zstd_level: int = 3
@@ -180,7 +185,7 @@ def _candidates(
 ) -> Iterator[Sample]:
     """Samples with a completion, once per (question, sample index), counting what is left out."""
     seen = DoneSet()
-    for sample in _samples(paths):
+    for sample in _samples(paths, spec.skip_damaged):
         if domains is not None:
             domains[sample.domain] += 1
         if recipe_hash is not None and sample.recipe_hash != recipe_hash:
@@ -196,9 +201,15 @@ def _candidates(
             yield sample
 
 
-def _samples(found: list[Shard]) -> Iterator[Sample]:
-    """The samples readers see (a retried attempt is superseded by its retry)."""
+def _samples(found: list[Shard], skip_damaged: bool) -> Iterator[Sample]:
+    """The samples readers see (a retried attempt is superseded by its retry); a damaged shard
+    stops the export (DamagedShard) unless ``skip_damaged``."""
+    on_damage = _warn if skip_damaged else strict
     try:
-        yield from read_records(found, Sample)
+        yield from read_records(found, Sample, on_damage)
     except RecordError as error:
         raise ExportError(str(error)) from None
+
+
+def _warn(damage: Damage) -> None:
+    log.warning("%s (its readable records are exported)", damage)

@@ -18,7 +18,7 @@ import pytest
 
 from engine.records import Sample
 from engine.storage import shards
-from engine.storage.reader import open_shards, read_records
+from engine.storage.reader import iter_lines, open_shards, read_records
 from sandbox import Limits
 from sandbox.docker import DEFAULT_IMAGE
 
@@ -113,7 +113,7 @@ def records(out: Path, name: str | None = None) -> int:
     while a run writes them: a ``.part`` renamed between listing and reading means read again."""
     while True:
         try:
-            return sum(1 for path in shards.list_shards(out, name) for _ in shards.iter_lines(path))
+            return sum(1 for path in shards.list_shards(out, name) for _ in iter_lines(path))
         except FileNotFoundError:
             continue
 

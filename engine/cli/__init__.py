@@ -17,6 +17,7 @@ from engine.exits import Exit
 from engine.sources import SourceError
 from engine.storage.lock import OutputLocked
 from engine.storage.output import RecipeChanged
+from engine.storage.verify import DamagedShard
 
 COMMANDS = (job, output, export, mock)  # each module registers its own subcommands
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except OutputLocked as error:  # another run writes this output
         print(f"error: {error}", file=sys.stderr)
         return Exit.USAGE
+    except DamagedShard as error:  # a reader met a damaged shard (cat, export)
+        print(f"error: {error}", file=sys.stderr)
+        return Exit.FAILED
     except RecipeChanged as error:
         print(f"error: {error}", file=sys.stderr)
         return Exit.RECIPE_CHANGED

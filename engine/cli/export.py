@@ -15,7 +15,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.export import ExportSpec, export
 
     spec = ExportSpec(
-        answer_filter=args.answer_filter, keep_truncated=args.keep_truncated, name=args.name
+        answer_filter=args.answer_filter,
+        keep_truncated=args.keep_truncated,
+        skip_damaged=args.skip_damaged,
+        name=args.name,
     )
     report = run(export(Path(args.outdir), Path(args.dest), spec))
     print(msgspec.json.format(msgspec.json.encode(report)).decode())
@@ -28,5 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dest")
     p.add_argument("--answer-filter", choices=["none", "passed", "majority"], default="none")
     p.add_argument("--keep-truncated", action="store_true")
+    p.add_argument(
+        "--skip-damaged",
+        action="store_true",
+        help="export the readable records of damaged shards (default: stop, exit 1)",
+    )
     p.add_argument("--name", default="train")
     p.set_defaults(handler=cmd_export)

@@ -1,4 +1,6 @@
-"""``status`` and ``cat``: an output directory read from its shards alone."""
+"""``status``, ``cat`` and ``verify``: an output directory read from its shards alone (no lock:
+they run beside a job). A damaged shard is reported (file, frame, records lost) and makes them
+exit 1, unless ``--skip-damaged``; ``run`` quarantines it and makes the lost records again."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import msgspec
 
 from engine.errors import ConfigError
 from engine.exits import Exit
-from engine.storage.reader import open_shards, read_lines, summarize
+from engine.storage.reader import open_shards, read_lines, strict, summarize
+from engine.storage.verify import Damage, verify_output
 
 
 def output_dir(path: str) -> Path:
@@ -21,39 +24,85 @@ def output_dir(path: str) -> Path:
     return directory
 
 
+def _reported(damaged: list[Damage], skip: bool) -> int:
+    """Report each damaged shard on stderr; the exit code they make."""
+    for damage in damaged:
+        print(f"{'warning' if skip else 'error'}: {damage}", file=sys.stderr)
+    if damaged and not skip:
+        print("error: pass --skip-damaged to read past damaged shards", file=sys.stderr)
+        return Exit.FAILED
+    return Exit.OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     streams = summarize(output_dir(args.outdir))
     if args.json:
         print(msgspec.json.encode(streams).decode())
-        return Exit.OK
-    for name, summary in streams.items():
-        print(
-            f"{name}: {summary.records} records, {summary.questions} questions, "
-            f"{summary.shards} closed shards, {summary.open_parts} open"
-            + (f", {summary.superseded} failed attempts retried" if summary.superseded else "")
-        )
-        for outcome, count in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
-            print(f"  {outcome:<32} {count}")
-    return Exit.OK
+    else:
+        for name, summary in streams.items():
+            print(
+                f"{name}: {summary.records} records, {summary.questions} questions, "
+                f"{summary.shards} closed shards, {summary.open_parts} open"
+                + (f", {summary.superseded} failed attempts retried" if summary.superseded else "")
+                + (f", {len(summary.damaged)} DAMAGED" if summary.damaged else "")
+            )
+            for outcome, count in sorted(summary.outcomes.items(), key=lambda kv: -kv[1]):
+                print(f"  {outcome:<32} {count}")
+    damaged = [damage for summary in streams.values() for damage in summary.damaged]
+    return _reported(damaged, args.skip_damaged)
 
 
 def cmd_cat(args: argparse.Namespace) -> int:
     directory = output_dir(args.outdir)
     out = sys.stdout.buffer
+    skipped: list[Damage] = []
     with contextlib.suppress(BrokenPipeError):
-        for line in read_lines(open_shards(directory, args.name)):
+        on_damage = skipped.append if args.skip_damaged else strict
+        for line in read_lines(open_shards(directory, args.name), on_damage):
             out.write(line + b"\n")
         out.flush()
-    return Exit.OK
+    return _reported(skipped, skip=True)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = verify_output(output_dir(args.outdir))
+    if args.json:
+        print(msgspec.json.encode(report).decode())
+    else:
+        for line in [*map(str, report.damaged), *report.problems]:
+            print(line)
+        lost = sum(damage.lost or 0 for damage in report.damaged)
+        unknown = sum(damage.lost is None for damage in report.damaged)
+        verdict = (
+            "clean"
+            if report.clean
+            else f"{len(report.damaged)} damaged shard(s), {lost} records lost"
+            + (
+                f" (and an unknown number in {unknown} shard(s) whose index is lost)"
+                if unknown
+                else ""
+            )
+        )
+        verdict = "clean" if report.clean else verdict
+        print(f"{report.directory}: {report.shards} shards, {report.records} records: {verdict}")
+    return Exit.OK if report.clean else Exit.FAILED
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    skip = "report damaged shards as warnings and read the rest (exit 0)"
     p = sub.add_parser("status", help="counts from an output directory alone")
     p.add_argument("outdir")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--skip-damaged", action="store_true", help=skip)
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("cat", help="stream the records of an output directory as JSON lines")
     p.add_argument("outdir")
     p.add_argument("--name", default=None, help="only shards of this job name")
+    p.add_argument("--skip-damaged", action="store_true", help=skip)
     p.set_defaults(handler=cmd_cat)
+
+    p = sub.add_parser("verify", help="read every byte of an output: exit 0 clean, 1 damaged")
+    p.add_argument("outdir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_verify)

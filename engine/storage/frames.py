@@ -2,17 +2,21 @@
 
 A shard is a sequence of independent frames; a torn last frame (kill -9 mid-write) is found by
 walking the block headers and is cut off. Skippable frames (ignored by every zstd decoder) carry
-the shard's key index, so resume reads a few bytes per shard instead of every record.
+the shard's key index, so resume reads a few bytes per shard instead of every record. Data frames
+carry zstd content checksums; the index frame carries its own CRC-32 (``SKIPPABLE_INDEX_CRC``;
+``SKIPPABLE_INDEX`` is the unchecked index of older shards).
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 
 ZSTD_MAGIC = 0xFD2FB528
 SKIPPABLE_INDEX = 0x184D2A50
 SKIPPABLE_FOOTER = 0x184D2A51
+SKIPPABLE_INDEX_CRC = 0x184D2A52  # payload: u32 CRC-32 of the rest, then the index
 FOOTER_SIZE = 16  # magic, size, u64 offset of the index frame
 _SKIPPABLE_MASK = 0xFFFFFFF0
 _FCS_SIZES = (0, 2, 4, 8)
@@ -82,6 +86,46 @@ def walk(data: bytes) -> tuple[list[Frame], int]:
 
 def skippable(magic: int, payload: bytes) -> bytes:
     return struct.pack("<II", magic, len(payload)) + payload
+
+
+def index_frame(payload: bytes) -> bytes:
+    return skippable(SKIPPABLE_INDEX_CRC, struct.pack("<I", zlib.crc32(payload)) + payload)
+
+
+def index_payload(frame: bytes | memoryview) -> bytes | None:
+    """The index inside a whole index frame, or None when its magic, length or CRC is wrong."""
+    if len(frame) < 8:
+        return None
+    magic, length = struct.unpack_from("<II", frame)
+    if length != len(frame) - 8:
+        return None
+    if magic == SKIPPABLE_INDEX:
+        return bytes(frame[8:])
+    if magic != SKIPPABLE_INDEX_CRC or length < 4:
+        return None
+    (crc,) = struct.unpack_from("<I", frame, 8)
+    payload = bytes(frame[12:])
+    return payload if zlib.crc32(payload) == crc else None
+
+
+def frame_end(data: bytes | memoryview, pos: int, limit: int | None = None) -> int | None:
+    """End of the frame at ``pos`` when it is whole within ``limit``, else None."""
+    buf = memoryview(data)[: len(data) if limit is None else limit]
+    try:
+        return _frame_end(buf, pos)
+    except ValueError:
+        return None
+
+
+def resync(data: bytes, pos: int, limit: int) -> int:
+    """The next offset after ``pos`` where a frame of ours may start (data or index), else
+    ``limit``: frames are independent, so a reader skips a damaged one and goes on."""
+    found = [
+        at
+        for magic in (ZSTD_MAGIC, SKIPPABLE_INDEX_CRC, SKIPPABLE_INDEX)
+        if (at := data.find(struct.pack("<I", magic), pos + 1, limit)) >= 0
+    ]
+    return min(found, default=limit)
 
 
 def footer(index_offset: int) -> bytes:

@@ -14,14 +14,15 @@ import msgspec
 
 from engine.records import Failure, JobState, Manifest
 from engine.specs import OutputSpec
-from engine.storage import shards
+from engine.storage import shards, verified
 from engine.storage.lock import OutputLock
 from engine.storage.outcomes import Scope
-from engine.storage.reader import Shard, counts, open_shard, read_stream
+from engine.storage.reader import Shard, counts, read_stream
+from engine.storage.verify import Check, recover_part, salvage
 
 T = TypeVar("T")
 
-MANIFEST = "manifest.json"
+MANIFEST = shards.MANIFEST
 
 
 class RecipeChanged(Exception):
@@ -82,28 +83,46 @@ class DoneSet:
 class Stream:
     """One family of shards, ``NAME-{worker}-{seq}.jsonl.zst``, in an output directory."""
 
-    def __init__(self, directory: Path, name: str, worker: int = 0):
+    def __init__(self, directory: Path, name: str, worker: int = 0, remember: bool = False):
         self.directory = directory
         self.name = name
         self.worker = worker
+        self.remember = remember  # note the shards it seals in the verified cache
         self.next_seq = 0
         self.shards: list[Shard] = []  # recovered at start, then each one sealed by this run
 
     def recover(self) -> list[Shard]:
-        """Seal torn ``.part`` files at their last complete frame; every shard, indexed."""
+        """Every shard of this stream, indexed and checked: torn ``.part`` files sealed at
+        their last complete frame, closed shards read whole unless the verified cache knows
+        them, and damaged ones salvaged (quarantined; their readable records kept in place and
+        the lost ones listed to be made again)."""
+        known = verified.load(self.directory)
         self.shards = []
         for path in shards.list_shards(self.directory, self.name):
             if path.name.endswith(shards.PART):
-                recovered = shards.recover_part(path)
+                recovered = recover_part(path)
                 if recovered is None:
                     continue
                 self.shards.append(Shard(*recovered))
             else:
-                self.shards.append(open_shard(path))
+                self.shards.append(self._checked(path, known))
             parsed = shards.parse_name(path.name)
             if parsed and parsed[1] == self.worker:
                 self.next_seq = max(self.next_seq, parsed[2] + 1)
         return self.shards
+
+    def _checked(self, path: Path, known: verified.Known) -> Shard:
+        if verified.fresh(known, path) and (index := shards.read_index(path)) is not None:
+            return Shard(path, index)
+        check = Check.of(path)
+        for _ in check.pieces():
+            pass
+        if check.damage is None and check.index is not None:
+            verified.remember(path)
+            return Shard(path, check.index)
+        final, index = salvage(Check.of(path))
+        verified.remember(final)
+        return Shard(final, index)
 
     def writer(
         self,
@@ -111,7 +130,9 @@ class Stream:
         scope: Scope | None = None,
         is_open: Callable[[str], bool] | None = None,
     ) -> shards.ShardWriter:
-        return shards.ShardWriter(spec, self._next_path, scope.encode() if scope else "", is_open)
+        on_seal = verified.remember if self.remember else None
+        scope_ = scope.encode() if scope else ""
+        return shards.ShardWriter(spec, self._next_path, scope_, is_open, on_seal)
 
     def _next_path(self) -> Path:
         seq, self.next_seq = self.next_seq, self.next_seq + 1
@@ -147,7 +168,7 @@ class OutputDir:
 
     def __init__(self, directory: Path, name: str, worker: int = 0):
         self.directory = directory
-        self.samples = Stream(directory, name, worker)
+        self.samples = Stream(directory, name, worker, remember=True)
         self.manifest: Manifest | None = None
 
     @property
@@ -160,7 +181,8 @@ class OutputDir:
 
     def stream(self, suffix: str) -> Stream:
         """Another family of shards of this job, e.g. ``excluded`` or ``scored``."""
-        return Stream(self.directory, f"{self.samples.name}_{suffix}", self.samples.worker)
+        name = f"{self.samples.name}_{suffix}"
+        return Stream(self.directory, name, self.samples.worker, remember=True)
 
     def open(self, recipe: dict[str, Any], recipe_hash: str, allow_change: bool = False) -> None:
         """Refuse a changed recipe, seal torn parts and read every samples shard's index."""
@@ -185,6 +207,7 @@ class OutputDir:
         else:
             self.manifest = msgspec.structs.replace(previous, recipe=recipe)
         self.samples.recover()
+        verified.compact(self.directory, verified.load(self.directory))
         self.write_manifest("running")
 
     def done_set(self, scope: Scope, retry_failed: bool = True) -> DoneSet:
@@ -193,9 +216,11 @@ class OutputDir:
         older shards, recovered parts) from every key. Pairs whose last record is a retryable
         failure are asked again when ``retry_failed``; lost ones (quarantined) always."""
         done = DoneSet()
-        trusted = scope.encode() if scope.trusts_ranges else None
+        found = self.samples.shards
+        sound = scope.trusts_ranges and not any(shard.index.lost_unknown for shard in found)
+        trusted = scope.encode() if sound else None
         again: dict[shards.Key, list[Failure]] = {}
-        for shard in self.samples.shards:
+        for shard in found:
             index = shard.index
             if index.scope == trusted:
                 done.add_complete(index.complete, scope.n)

@@ -1,23 +1,33 @@
-"""The read side of an output: what ``status``, ``cat``, ``export``, eval and the barrier see.
+"""The read side of an output: what ``status``, ``cat``, ``verify``, export, eval and the barrier
+see.
 
 Readers take no lock. They read sealed shards and the complete frames of ``.part`` files (a part
-is indexed and read from the same valid prefix, even when it is sealed in between), and they
-skip superseded records: the last record of a key wins, where a later record replaced an
-earlier one by a retry (the indexes list both, so this costs no record reads).
+is indexed and read from the same valid prefix, even when it is sealed in between); every frame
+they read is checked (engine.storage.verify), and a damaged shard raises ``DamagedShard`` unless
+the reader was told to skip damage (it is then reported through ``on_damage``). They skip
+superseded records: the last record of a key wins, where a later record replaced an earlier one
+by a retry (the indexes list both, so this costs no record reads).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
-from engine.storage import shards
+from engine.storage import shards, verified
+from engine.storage.verify import Check, Damage, DamagedShard, check_file
 
 T = TypeVar("T")
+
+OnDamage = Callable[[Damage], None]
+
+
+def strict(damage: Damage) -> None:
+    raise DamagedShard(damage)
 
 
 class RecordError(ValueError):
@@ -26,7 +36,8 @@ class RecordError(ValueError):
 
 class Summary(msgspec.Struct):
     """Counts of one stream of shards as readers see it (``status``): superseded records (the
-    failed attempts a retry replaced) are counted apart, not in ``records`` or ``outcomes``."""
+    failed attempts a retry replaced) are counted apart, not in ``records`` or ``outcomes``;
+    a damaged shard counts the records it still holds."""
 
     shards: int = 0
     open_parts: int = 0
@@ -34,14 +45,17 @@ class Summary(msgspec.Struct):
     questions: int = 0
     superseded: int = 0
     outcomes: dict[str, int] = {}
+    damaged: list[Damage] = []
 
 
 class Shard(msgspec.Struct):
-    """A shard file and its index; ``end``: the valid prefix a ``.part`` was indexed from."""
+    """A shard file and its index; ``end``: the valid prefix a ``.part`` was indexed from;
+    ``damage``: found when it was opened with a check (or by the last full read)."""
 
     path: Path
     index: shards.ShardIndex
     end: int | None = None
+    damage: Damage | None = None
 
     @property
     def stream(self) -> str:
@@ -53,26 +67,39 @@ class Shard(msgspec.Struct):
     def is_part(self) -> bool:
         return self.path.name.endswith(shards.PART)
 
-    def lines(self) -> Iterator[bytes]:
-        data = shards.read_bytes(self.path)
-        payloads, _ = shards.valid_frames(data if self.end is None else data[: self.end])
-        for payload in payloads:
-            yield from payload.splitlines()
+    def lines(self, on_damage: OnDamage = strict) -> Iterator[tuple[int, bytes]]:
+        """(position, line) of every readable record, each frame checked; damage goes to
+        ``on_damage`` once the shard is read."""
+        check = Check.of(self.path, self.end)
+        yield from check.lines()
+        if (damage := check.damage) is not None:
+            self.damage = damage
+            on_damage(damage)
 
 
-def open_shard(path: Path) -> Shard:
-    """A shard with its index: a closed shard's from its footer, a part's (or a footer-less
-    shard's) rebuilt from its complete frames."""
-    if not path.name.endswith(shards.PART) and (index := shards.read_index(path)) is not None:
+def open_shard(path: Path, check: bool = False, known: verified.Known | None = None) -> Shard:
+    """A shard with its index: a closed shard's from its footer, a part's rebuilt from its
+    complete frames. ``check``: read every frame of a closed shard now, unless ``known`` (the
+    verified cache) says it was checked and has not changed since; a shard found sound is
+    noted in the cache."""
+    if path.name.endswith(shards.PART):
+        whole = Check.of(path)
+        index = shards.index_from_lines(line for _, line in whole.lines())
+        return Shard(path, index, whole.end, whole.damage)
+    trusted = not check or (known is not None and verified.fresh(known, path))
+    if trusted and (index := shards.read_index(path)) is not None:
         return Shard(path, index)
-    payloads, end = shards.valid_frames(shards.read_bytes(path))
-    lines = (line for payload in payloads for line in payload.splitlines())
-    return Shard(path, shards.index_from_lines(lines), end)
+    index, damage = check_file(path)
+    if damage is None and check:
+        verified.remember(path)
+    return Shard(path, index, damage=damage)
 
 
-def open_shards(directory: Path, name: str | None = None) -> list[Shard]:
-    """Every shard of the output (of the stream ``name``), in (name, worker, seq) order."""
-    return [open_shard(path) for path in shards.list_shards(directory, name)]
+def open_shards(directory: Path, name: str | None = None, check: bool = False) -> list[Shard]:
+    """Every shard of the output (of the stream ``name``), in (name, worker, seq) order; with
+    ``check``, closed shards not known sound are read whole (see ``open_shard``)."""
+    known = verified.load(directory) if check else None
+    return [open_shard(path, check, known) for path in shards.list_shards(directory, name)]
 
 
 def superseded(found: Iterable[Shard]) -> dict[Path, dict[int, str]]:
@@ -109,11 +136,11 @@ def counts(found: list[Shard]) -> tuple[int, Counter[str], int]:
     return records - gone, +outcomes, gone
 
 
-def summarize(directory: Path) -> dict[str, Summary]:
+def summarize(directory: Path, check: bool = True) -> dict[str, Summary]:
     """Every stream's counts from its shard indexes (torn ``.part`` files by their valid
-    frames); changes nothing on disk."""
+    frames), each shard checked unless the verified cache knows it; changes no shard."""
     streams: dict[str, list[Shard]] = defaultdict(list)
-    for shard in open_shards(directory):
+    for shard in open_shards(directory, check=check):
         streams[shard.stream].append(shard)
     summaries = {}
     for name in sorted(streams):
@@ -121,30 +148,31 @@ def summarize(directory: Path) -> dict[str, Summary]:
         records, outcomes, gone = counts(found)
         parts = sum(shard.is_part for shard in found)
         questions = {key[0] for shard in found for key in shard.index.keys}
+        damaged = [shard.damage for shard in found if shard.damage is not None]
         summaries[name] = Summary(
-            len(found) - parts, parts, records, len(questions), gone, dict(outcomes)
+            len(found) - parts, parts, records, len(questions), gone, dict(outcomes), damaged
         )
     return summaries
 
 
-def _visible(found: list[Shard]) -> Iterator[tuple[Shard, int, bytes]]:
+def _visible(found: list[Shard], on_damage: OnDamage) -> Iterator[tuple[Shard, int, bytes]]:
     skipped = superseded(found)
     for shard in found:
         skip = skipped.get(shard.path, {})
-        for position, line in enumerate(shard.lines()):
+        for position, line in shard.lines(on_damage):
             if position not in skip:
                 yield shard, position, line
 
 
-def read_lines(found: list[Shard]) -> Iterator[bytes]:
+def read_lines(found: list[Shard], on_damage: OnDamage = strict) -> Iterator[bytes]:
     """Every record line readers see, in shard order, superseded records skipped."""
-    return (line for _, _, line in _visible(found))
+    return (line for _, _, line in _visible(found, on_damage))
 
 
-def read_records(found: list[Shard], kind: type[T]) -> Iterator[T]:
+def read_records(found: list[Shard], kind: type[T], on_damage: OnDamage = strict) -> Iterator[T]:
     """Every record readers see, decoded as ``kind``."""
     decode = msgspec.json.Decoder(kind).decode
-    for shard, position, line in _visible(found):
+    for shard, position, line in _visible(found, on_damage):
         try:
             yield decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
@@ -154,3 +182,8 @@ def read_records(found: list[Shard], kind: type[T]) -> Iterator[T]:
 def read_stream(directory: Path, name: str, kind: type[T]) -> Iterator[T]:
     """Every record of the stream ``name`` (``NAME-{worker}-{seq}`` shards) in ``directory``."""
     return read_records(open_shards(directory, name), kind)
+
+
+def iter_lines(path: Path) -> Iterator[bytes]:
+    """Every record line of one shard, as it is on disk (superseded ones included), checked."""
+    return (line for _, line in open_shard(path).lines())

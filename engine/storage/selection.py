@@ -14,6 +14,7 @@ from engine.specs import OutputSpec
 from engine.storage import shards
 from engine.storage.outcomes import Outcome
 from engine.storage.reader import RecordError, open_shard, read_records
+from engine.storage.verify import Damage
 
 _encode = msgspec.json.Encoder().encode
 
@@ -51,10 +52,14 @@ def load_selection(path: Path) -> Iterator[Question] | None:
     return _read(path, index.records)
 
 
+def _counted(damage: Damage) -> None:
+    """A damaged selection is reported by its record count (below), naming the file."""
+
+
 def _read(path: Path, expected: int) -> Iterator[Question]:
     count = 0
     try:
-        for question in read_records([open_shard(path)], Question):
+        for question in read_records([open_shard(path)], Question, on_damage=_counted):
             count += 1
             yield question
     except RecordError as error:

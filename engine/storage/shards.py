@@ -24,6 +24,7 @@ from engine.storage.outcomes import Outcome, retryable_failure
 
 SUFFIX = ".jsonl.zst"
 PART = ".part"
+MANIFEST = "manifest.json"
 _NAME = re.compile(r"^(?P<name>.+)-(?P<worker>\d+)-(?P<seq>\d+)\.jsonl\.zst(?P<part>\.part)?$")
 
 Key = tuple[str, int, str]  # (question_id, sample_index, recipe_hash)
@@ -51,7 +52,8 @@ class ShardIndex(msgspec.Struct, array_like=True):
 
     ``retry`` lists the records a rerun asks again for and ``retried`` the keys of records that
     replace an earlier one (a retry): from these alone, resume knows what to ask again and
-    readers know which records are superseded ("last record per key wins").
+    readers know which records are superseded ("last record per key wins"). ``frames`` lets a
+    reader check each data frame against the index and name the records a damaged one held.
     """
 
     records: int
@@ -62,6 +64,8 @@ class ShardIndex(msgspec.Struct, array_like=True):
     open_keys: list[Key] = []
     retry: list[Retry] = []
     retried: list[Key] = []
+    frames: list[tuple[int, int]] = []  # each data frame's (end offset, records)
+    lost_unknown: bool = False  # salvaged from a shard whose index was lost
 
     @property
     def keys(self) -> list[Key]:
@@ -150,7 +154,7 @@ class ShardWriter:
 
     ``next_path`` names each new shard (its ``.part`` is written, then renamed to it). ``scope``
     and ``is_open`` (is this question still waiting for samples?) fill the index's complete
-    ranges and open keys for resume.
+    ranges and open keys for resume; ``on_seal`` is told each shard sealed.
     """
 
     def __init__(
@@ -159,11 +163,13 @@ class ShardWriter:
         next_path: Callable[[], Path],
         scope: str = "",
         is_open: Callable[[str], bool] | None = None,
+        on_seal: Callable[[Path], None] | None = None,
     ):
         self.spec = spec
         self.next_path = next_path
         self.scope = scope
         self.is_open = is_open
+        self.on_seal = on_seal
         self._complete: list[int] = []
         self.closed_shards: list[tuple[Path, ShardIndex]] = []  # indexes without their keys
         self._compressor = zstandard.ZstdCompressor(
@@ -177,6 +183,7 @@ class ShardWriter:
         self._buffer_retry: list[Retry] = []
         self._buffer_retried: list[Key] = []
         self._keys: list[Key] = []
+        self._frames: list[tuple[int, int]] = []
         self._retry: list[Retry] = []
         self._retried: list[Key] = []
         self._outcomes: Counter[str] = Counter()
@@ -234,12 +241,12 @@ class ShardWriter:
             index = make_index(
                 self._records, self._keys, dict(self._outcomes),
                 scope=self.scope, complete=ranges(self._complete), open_keys=open_keys,
-                retry=self._retry, retried=self._retried,
+                retry=self._retry, retried=self._retried, frames=self._frames,
             )  # fmt: skip
             path = await asyncio.to_thread(self._seal, index)
             self.closed_shards.append((path, msgspec.structs.replace(index, keys_raw=_NO_KEYS)))
             self._keys, self._outcomes, self._records, self._bytes = [], Counter(), 0, 0
-            self._complete, self._retry, self._retried = [], [], []
+            self._complete, self._retry, self._retried, self._frames = [], [], [], []
 
     async def _drain(self) -> None:
         """Hand the buffer to a thread as one frame. The write is shielded: a cancelled caller
@@ -277,24 +284,30 @@ class ShardWriter:
         if self.spec.fsync == "flush":
             os.fsync(self._file.fileno())
         self._bytes += len(frame)
+        self._frames.append((self._bytes, len(lines)))
 
     def _seal(self, index: ShardIndex) -> Path:
         assert self._file is not None and self._path is not None
         final = seal(self._file, self._path, index, fsync=self.spec.fsync != "never")
         self._file, self._path = None, None
+        if self.on_seal is not None:
+            self.on_seal(final)
         return final
 
 
-def seal(file, part_path: Path, index: ShardIndex, fsync: bool = True) -> Path:
-    """Append index and footer to an open ``.part`` file, close it and rename it into place."""
+def seal(
+    file, part_path: Path, index: ShardIndex, fsync: bool = True, final: Path | None = None
+) -> Path:
+    """Append index and footer to an open ``.part`` file, close it and rename it into place
+    (``final``, by default the part's name without ``.part``)."""
     offset = file.tell()
-    file.write(frames.skippable(frames.SKIPPABLE_INDEX, _encode_index(index)))
+    file.write(frames.index_frame(_encode_index(index)))
     file.write(frames.footer(offset))
     file.flush()
     if fsync:
         os.fsync(file.fileno())
     file.close()
-    final = part_path.with_name(part_path.name.removesuffix(PART))
+    final = final or part_path.with_name(part_path.name.removesuffix(PART))
     os.replace(part_path, final)
     if fsync:
         fsync_dir(final.parent)
@@ -310,7 +323,8 @@ def fsync_dir(directory: Path) -> None:
 
 
 def read_index(path: Path) -> ShardIndex | None:
-    """A closed shard's index from its footer (two small reads), or None if it has none."""
+    """A closed shard's index from its footer (two small reads), or None if it has none or
+    it fails its check."""
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         if size < frames.FOOTER_SIZE:
@@ -320,26 +334,18 @@ def read_index(path: Path) -> ShardIndex | None:
         if offset is None or offset + 8 > size - frames.FOOTER_SIZE:
             return None
         f.seek(offset)
-        data = f.read(size - frames.FOOTER_SIZE - offset)
-    try:
-        return _decode_index(data[8:])
-    except msgspec.DecodeError:
+        return decode_index(f.read(size - frames.FOOTER_SIZE - offset))
+
+
+def decode_index(frame: bytes | memoryview) -> ShardIndex | None:
+    """The index in a whole index frame, or None when the frame fails its check."""
+    payload = frames.index_payload(frame)
+    if payload is None:
         return None
-
-
-def valid_frames(data: bytes) -> tuple[list[bytes], int]:
-    """Decompressed payloads of the complete, checksum-valid data frames, and the valid length."""
-    found, end = frames.walk(data)
-    payloads: list[bytes] = []
-    decompressor = zstandard.ZstdDecompressor()
-    for frame in found:
-        if frame.skippable:
-            continue
-        try:
-            payloads.append(decompressor.decompress(data[frame.start : frame.end]))
-        except zstandard.ZstdError:
-            return payloads, frame.start
-    return payloads, end
+    try:
+        return _decode_index(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 def read_bytes(path: Path) -> bytes:
@@ -350,13 +356,6 @@ def read_bytes(path: Path) -> bytes:
         if not path.name.endswith(PART):
             raise
         return path.with_name(path.name.removesuffix(PART)).read_bytes()
-
-
-def iter_lines(path: Path) -> Iterator[bytes]:
-    """Every record line of a shard, closed or ``.part`` (a torn tail is ignored)."""
-    payloads, _ = valid_frames(read_bytes(path))
-    for payload in payloads:
-        yield from payload.splitlines()
 
 
 def index_from_lines(lines: Iterator[bytes]) -> ShardIndex:
@@ -379,20 +378,6 @@ def index_from_lines(lines: Iterator[bytes]) -> ShardIndex:
         if (failure := head.retryable()) is not None:
             retry.append(Retry(position, key, outcome, [*head.history, failure]))
     return make_index(records, keys, dict(outcomes), retry=retry, retried=retried)
-
-
-def recover_part(path: Path) -> tuple[Path, ShardIndex] | None:
-    """Cut a ``.part`` back to its last complete frame and seal it; drop it when empty."""
-    data = path.read_bytes()
-    payloads, valid = valid_frames(data)
-    if not payloads:
-        path.unlink()
-        return None
-    index = index_from_lines(line for p in payloads for line in p.splitlines())
-    with open(path, "r+b") as file:
-        file.truncate(valid)
-        file.seek(valid)
-        return seal(file, path, index), index
 
 
 def list_shards(directory: Path, name: str | None = None) -> list[Path]:

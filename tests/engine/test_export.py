@@ -17,6 +17,7 @@ from engine.export import ExportError, ExportSpec, export
 from engine.job import Job
 from engine.records import Sample
 from engine.storage import shards
+from engine.storage.reader import iter_lines
 from tests.helpers import write_questions
 
 datasets = pytest.importorskip("datasets")
@@ -30,7 +31,7 @@ def read_samples(directory: Path) -> list[Sample]:
     return [
         msgspec.json.decode(line, type=Sample)
         for path in shards.list_shards(directory)
-        for line in shards.iter_lines(path)
+        for line in iter_lines(path)
     ]
 
 

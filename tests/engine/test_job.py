@@ -15,6 +15,7 @@ from engine.job import Job
 from engine.stages.plan import stream_scope
 from engine.storage import shards
 from engine.storage.output import RecipeChanged
+from engine.storage.reader import iter_lines
 from tests.helpers import (
     assert_exactly_once,
     mock_process,
@@ -241,7 +242,7 @@ def raw_keys(out: Path) -> Counter:
     return Counter(
         tuple(json.loads(line)[k] for k in ("question_id", "sample_index"))
         for path in shards.list_shards(out)
-        for line in shards.iter_lines(path)
+        for line in iter_lines(path)
     )
 
 

@@ -15,6 +15,7 @@ from engine.config import recipe_from_dict
 from engine.job import Job
 from engine.records import Excluded, Question
 from engine.storage import shards
+from engine.storage.reader import iter_lines
 from tests.helpers import REPO, SHARED_DATA, read_samples
 
 if sys.version_info >= (3, 11):
@@ -72,7 +73,7 @@ def excluded(out: Path) -> list[Excluded]:
     return [
         msgspec.json.decode(line, type=Excluded)
         for path in shards.list_shards(out, "ot3_excluded")
-        for line in shards.iter_lines(path)
+        for line in iter_lines(path)
     ]
 
 
@@ -112,7 +113,7 @@ async def test_scaled_ot3_runs_end_to_end(tmp_path, mock_teacher):
     assert manifest["state"] == "finished" and manifest["funnel"]["select"]
     # a torn part is rebuilt from its records: it must index exactly like the writers do
     for path in shards.list_shards(out):
-        sealed, rebuilt = shards.read_index(path), shards.index_from_lines(shards.iter_lines(path))
+        sealed, rebuilt = shards.read_index(path), shards.index_from_lines(iter_lines(path))
         assert (sealed.keys, sealed.outcomes) == (rebuilt.keys, rebuilt.outcomes), path.name
 
 

@@ -15,7 +15,8 @@ from engine.specs import OutputSpec
 from engine.storage import frames, shards
 from engine.storage.outcomes import Outcome, Scope
 from engine.storage.output import DoneSet, OutputDir, RecipeChanged, Stream
-from engine.storage.reader import summarize
+from engine.storage.reader import iter_lines, summarize
+from engine.storage.verify import recover_part
 
 
 def line(i: int) -> bytes:
@@ -49,7 +50,7 @@ async def test_rotation_sealing_and_index(tmp_path):
     assert sum(i.outcomes.get(str(PASSED), 0) for i in indexes) == 12
     keys = [k for i in indexes for k in i.keys]
     assert keys == [(f"q{i}", i % 3, "h") for i in range(25)]
-    lines = [x for p in paths for x in shards.iter_lines(p)]
+    lines = [x for p in paths for x in iter_lines(p)]
     assert lines == [line(i).rstrip() for i in range(25)]
 
 
@@ -88,14 +89,14 @@ async def test_torn_part_is_cut_at_every_possible_byte(tmp_path):
         work.mkdir()
         torn = work / part.name
         torn.write_bytes(data[:cut])
-        recovered = shards.recover_part(torn)
+        recovered = recover_part(torn)
         complete = sum(1 for b in boundaries if b <= cut)
         if complete == 0:
             assert recovered is None and not list(work.iterdir())
             continue
         path, index = recovered
         assert index.records == 5 * complete
-        assert list(shards.iter_lines(path)) == [line(i).rstrip() for i in range(5 * complete)]
+        assert list(iter_lines(path)) == [line(i).rstrip() for i in range(5 * complete)]
         assert shards.read_index(path) == index
 
 
@@ -107,7 +108,7 @@ async def test_corrupt_frame_content_is_cut(tmp_path):
     second = frames.walk(bytes(data))[0][1]
     data[second.end - 6] ^= 0xFF  # flips a byte of the second frame (checksum fails)
     part.write_bytes(bytes(data))
-    _, index = shards.recover_part(part)
+    _, index = recover_part(part)
     assert index.records == 5
 
 

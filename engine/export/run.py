@@ -121,10 +121,13 @@ def export(outdir: Path, dest: Path, spec: ExportSpec) -> ExportReport:
 
 
 def _preset(spec: ExportSpec) -> TrainPreset:
+    """The preset, checked against the topology of the training config before any work."""
     try:
-        return load_preset(spec.preset)
+        preset = load_preset(spec.preset)
+        Topology(spec.nodes, spec.gpus_per_node).accumulation(preset)
     except PresetError as error:
-        raise ExportError(f"preset: {error}") from None
+        raise ExportError(f"preset {spec.preset}: {error}") from None
+    return preset
 
 
 def _trainer_files(staging: Path, final: Path, spec: ExportSpec, preset: TrainPreset) -> list[str]:
@@ -132,22 +135,17 @@ def _trainer_files(staging: Path, final: Path, spec: ExportSpec, preset: TrainPr
     topology = Topology(spec.nodes, spec.gpus_per_node)
     output_dir = f"saves/{Path(spec.preset).stem}"
     files: dict[str, str] = {}
-    try:
-        if spec.format == "llamafactory":
-            deepspeed = None
-            if preset.deepspeed != "none":
-                files["deepspeed.json"] = configs.json_text(configs.deepspeed_config(preset))
-                deepspeed = str(final / "deepspeed.json")
-            files["dataset_info.json"] = configs.json_text(configs.dataset_info(DATA))
-            args = configs.llamafactory_args(
-                preset, topology, str(final), output_dir, deepspeed=deepspeed
-            )
-            files["train.yaml"] = configs.yaml_text(args)
-        elif spec.format == "trl":
-            args = configs.trl_args(preset, topology, str(final / DATA), output_dir)
-            files["sft.yaml"] = configs.yaml_text(args)
-    except PresetError as error:
-        raise ExportError(f"preset {spec.preset}: {error}") from None
+    if spec.format == "llamafactory":
+        deepspeed = None
+        if preset.deepspeed != "none" and topology.gpus_per_node:
+            files["deepspeed.json"] = configs.json_text(configs.deepspeed_config(preset))
+            deepspeed = str(final / "deepspeed.json")
+        files["dataset_info.json"] = configs.json_text(configs.dataset_info(DATA))
+        args = configs.llamafactory_args(preset, topology, str(final), output_dir, None, deepspeed)
+        files["train.yaml"] = configs.yaml_text(args)
+    elif spec.format == "trl":
+        args = configs.trl_args(preset, topology, str(final / DATA), output_dir)
+        files["sft.yaml"] = configs.yaml_text(args)
     for name, text in files.items():
         (staging / name).write_text(text)
     return list(files)

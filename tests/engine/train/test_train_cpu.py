@@ -20,7 +20,7 @@ from tests.engine.train.env import (
     venv_engine,
 )
 from tests.helpers import REPO, read_samples, run_cli
-from tests.vllm_support.harness import MODEL, VLLMServer
+from tests.vllm_support.harness import MODEL, PYTHON, VLLMServer
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 
@@ -113,10 +113,31 @@ def answer(server: VLLMServer, tmp_path: Path, name: str, extra: str) -> list:
     return samples
 
 
+RECOUNT = """
+import sys, pyarrow.parquet as pq
+from transformers import AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[2])
+role = {"system": "system", "human": "user", "gpt": "assistant"}
+for row in pq.read_table(sys.argv[1]).to_pylist():
+    chat = [{"role": role[t["from"]], "content": t["value"]} for t in row["conversations"]]
+    text = tokenizer.apply_chat_template(chat, tokenize=False)
+    print(row["tokens"], len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+"""
+
+
 def test_stock_llamafactory_parses_and_loads_the_export(tmp_path):
     require_llamafactory()
+    require_trl()  # the vLLM venv's transformers measures the traces
     out = demo_output(tmp_path)
     report = export_tiny(out, tmp_path / "lf", "llamafactory")
+    (data,) = (tmp_path / "lf" / "data").glob("*.parquet")
+    recount = subprocess.run(
+        [str(PYTHON), "-c", RECOUNT, str(data), str(MODEL)], capture_output=True, text=True
+    )
+    assert recount.returncode == 0, recount.stderr[-2000:]
+    pairs = [tuple(map(int, line.split())) for line in recount.stdout.splitlines()]
+    assert len(pairs) == report["records_out"] and all(ours == theirs for ours, theirs in pairs)
+    assert max(ours for ours, _ in pairs) <= 1024 < report["lengths"]["max_tokens"]["math"]
     check = subprocess.run(
         [
             str(LF_PYTHON),

@@ -46,6 +46,9 @@ class Job:
         self.recipe = recipe
         self.allow_recipe_change = allow_recipe_change
         self.metrics = Metrics()
+        for spec in (recipe.teacher, recipe.scorer):
+            if spec is not None and (spec.price_input_per_m or spec.price_output_per_m):
+                self.metrics.prices[spec.model] = (spec.price_input_per_m, spec.price_output_per_m)
         self.recipe_hash = recipe.sample_hash()
         self.scope = Scope(self.recipe_hash, recipe.curation_hash(), recipe.sampling.n)
         self.output = OutputDir(Path(recipe.output.dir), recipe.job.name, recipe.job.worker)

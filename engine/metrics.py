@@ -19,6 +19,8 @@ class Snapshot(msgspec.Struct):
     samples_skipped_resume: int
     requests: int
     requests_per_s: float
+    samples_per_s: float
+    prompt_tokens_per_s: float
     completion_tokens_per_s: float
     in_flight: int
     retries: int
@@ -29,6 +31,8 @@ class Snapshot(msgspec.Struct):
     passed: int
     verified: int
     pass_rate: float | None
+    pass_rate_by_domain: dict[str, float]
+    cost_usd: float
     eta_s: float | None
     verdicts: dict[str, int]
     failures: dict[str, int]
@@ -54,7 +58,32 @@ class Metrics:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.verdicts: Counter[str] = Counter()
+        self.verdicts_by_domain: Counter[tuple[str, str]] = Counter()
         self.failures: Counter[str] = Counter()
+        self.prices: dict[str, tuple[float, float]] = {}  # model -> USD per 1M (input, output)
+        self.cost_usd = 0.0
+
+    def count_verdict(self, domain: str, status: str) -> None:
+        self.verdicts[status] += 1
+        self.verdicts_by_domain[domain, status] += 1
+
+    def count_usage(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+        """Tokens of one reply, and what they cost at the model's price (when one is set)."""
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if (price := self.prices.get(model)) is not None:
+            self.cost_usd += (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+
+    def pass_rates(self) -> dict[str, float]:
+        """Passed over verified (infra_error excluded) per domain."""
+        verified: Counter[str] = Counter()
+        passed: Counter[str] = Counter()
+        for (domain, status), count in self.verdicts_by_domain.items():
+            if status != "infra_error":
+                verified[domain] += count
+            if status == "passed":
+                passed[domain] += count
+        return {d: round(passed[d] / n, 4) for d, n in verified.items() if n}
 
     def snapshot(self) -> Snapshot:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -73,6 +102,8 @@ class Metrics:
             samples_skipped_resume=self.samples_skipped_resume,
             requests=self.requests,
             requests_per_s=round(self.requests / elapsed, 2),
+            samples_per_s=round(self.samples_written / elapsed, 2),
+            prompt_tokens_per_s=round(self.prompt_tokens / elapsed, 1),
             completion_tokens_per_s=round(self.completion_tokens / elapsed, 1),
             in_flight=self.in_flight,
             retries=self.retries,
@@ -83,6 +114,8 @@ class Metrics:
             passed=passed,
             verified=verified,
             pass_rate=round(passed / verified, 4) if verified else None,
+            pass_rate_by_domain=self.pass_rates(),
+            cost_usd=round(self.cost_usd, 6),
             eta_s=round(eta, 1) if eta is not None else None,
             verdicts=dict(self.verdicts),
             failures=dict(self.failures),

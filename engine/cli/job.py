@@ -4,23 +4,14 @@ only validated."""
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import sys
 
 from engine import job as jobs
 from engine.cli.loop import run
 from engine.config import load_recipe, missing_keys
 from engine.exits import Exit
-from engine.metrics import Metrics
-
-
-async def _report_progress(metrics: Metrics, every: float) -> None:
-    """Live progress on stderr: one rewritten line on a terminal, a line every 10 s otherwise."""
-    tty = sys.stderr.isatty()
-    while True:
-        await asyncio.sleep(every if tty else 10 * every)
-        end = "\r" if tty else "\n"
-        print(metrics.progress_line(), end=end, file=sys.stderr, flush=True)
+from engine.progress import Progress
 
 
 def _summary(job: jobs.Job) -> str:
@@ -29,8 +20,8 @@ def _summary(job: jobs.Job) -> str:
         f"{s.state}: {s.samples_written} samples written this run "
         f"({s.samples_skipped_resume} already present), {s.questions_done} questions done",
         f"requests {s.requests}  retries {s.retries}  429s {s.rate_limited}  "
-        f"truncated {s.truncated}  early-stopped (calls saved) {s.early_stopped}  "
-        f"failures {dict(s.failures)}",
+        f"truncated {s.truncated}  early-stopped {s.early_stopped} (calls saved)",
+        "failures " + (", ".join(f"{k} {n}" for k, n in sorted(s.failures.items())) or "none"),
         f"output {job.output.directory}: {job.output.samples.records} records in "
         f"{job.output.samples.shard_count} shards",
     ]
@@ -45,9 +36,6 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
     recipe = load_recipe(args.config)
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
-    tasks = []
-    if not args.quiet:
-        tasks.append(asyncio.ensure_future(_report_progress(job.metrics, 1.0)))
     runner = None
     if serve:
         from engine.serve import start_status_server
@@ -55,14 +43,13 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
         runner = await start_status_server(job.metrics, args.host, args.port)
         print(f"status on http://{args.host}:{args.port}/status", file=sys.stderr, flush=True)
     try:
-        code = await job.run()
+        async with contextlib.AsyncExitStack() as stack:
+            if not args.quiet:
+                await stack.enter_async_context(Progress(job.metrics))
+            code = await job.run()
     finally:
-        for task in tasks:
-            task.cancel()
         if runner is not None:
             await runner.cleanup()
-    if not args.quiet:
-        print(file=sys.stderr)
     print(_summary(job), flush=True)
     return code
 

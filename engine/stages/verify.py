@@ -46,7 +46,7 @@ class Verifiers:
             log.exception("verifier failed on %s/%d", sample.question_id, sample.sample_index)
             sample.verdict = Verdict("infra_error", detail=f"{type(error).__name__}: {error}")
         if sample.verdict is not None:
-            self.metrics.verdicts[sample.verdict.status] += 1
+            self.metrics.count_verdict(sample.domain, sample.verdict.status)
 
     async def verify(self, question: Question, sample: Sample) -> Verdict | None:
         completion = sample.completion or ""

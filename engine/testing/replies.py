@@ -40,11 +40,13 @@ class Reply(msgspec.Struct, frozen=True):
 
 
 # Final answers as models write them; every one is read by the project's verifiers (tested).
+# The unboxed phrase comes last: today's verifier misreads an escaped dollar inside inline
+# math ("the answer is $\\$18.90$"), so answers with one only get the boxed forms.
 _MATH_FINALS = (
     "The final answer is $\\boxed{{{}}}$.",
     "**Final Answer**\n\\[\n\\boxed{{{}}}\n\\]",
-    "Therefore, the answer is ${}$.",
     "So the answer is $\\boxed{{{}}}$.",
+    "Therefore, the answer is ${}$.",
 )
 _LETTER_FINALS = (
     "The answer is ({}).",
@@ -140,7 +142,8 @@ class Composer:
         if not realistic:
             return _PLAIN_FINAL.format(task.gold if correct else near_miss(task.gold, choice))
         answer = rewrite(task.gold, choice) if correct else near_miss(task.gold, choice)
-        return f"{_SUMMARY}\n\n{_pick(_MATH_FINALS, rng.random()).format(answer)}"
+        forms = _MATH_FINALS[:-1] if "\\$" in answer else _MATH_FINALS
+        return f"{_SUMMARY}\n\n{_pick(forms, rng.random()).format(answer)}"
 
     def _hostile(self, task: _Task, kind: HostileKind, rng: random.Random) -> tuple[str, int]:
         """A final text that must never pass, and its token count."""

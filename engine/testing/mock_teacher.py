@@ -5,7 +5,8 @@ streaming with usage, models, typed errors), answers from an answer key at a kno
 (engine.testing.replies), and injects faults: latency, decoding speed, server-side RPM/TPM limits
 (429 + Retry-After), 5xx errors, garbage bodies, disconnects (mid-stream when streaming),
 truncation, refusal of n > 1 and a wrong API key. ``GET /mock/stats`` counts what it did, including
-the outcome of every reply it delivered (``replies_correct``, ``replies_wrong``...).
+the outcome of every reply it delivered (``replies_correct``, ``replies_wrong``...);
+``GET /mock/options`` shows the options it runs with.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class MockTeacher:
         app.router.add_get("/v1/models/{model}", self.model)
         app.router.add_get("/health", self.health)
         app.router.add_get("/mock/stats", self.get_stats)
+        app.router.add_get("/mock/options", self.get_options)
         return app
 
     async def health(self, _request: web.Request) -> web.Response:
@@ -119,6 +121,13 @@ class MockTeacher:
 
     async def get_stats(self, _request: web.Request) -> web.Response:
         return _json(dict(self.stats))
+
+    async def get_options(self, _request: web.Request) -> web.Response:
+        """The options the mock runs with (the API key masked)."""
+        options = self.options
+        if options.api_key:
+            options = msgspec.structs.replace(options, api_key="***")
+        return _json(options)
 
     def _denied(self, request: web.Request) -> web.Response | None:
         key = self.options.api_key

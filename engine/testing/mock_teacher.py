@@ -154,7 +154,7 @@ class MockTeacher:
             message = "n > 1 is not supported by this server"
             return _json(error(message, "invalid_request_error", "unsupported_n"), 400)
         seeds = [rng.random() if body.seed is None else body.seed + i for i in range(n)]
-        replies = [self.composer.reply(prompt, seed) for seed in seeds]
+        replies = self.composer.replies(prompt, seeds)
         limit = body.token_limit(api)
         prompt_tokens = count_tokens(prompt)
         spend = sum(r.tokens if limit is None else min(r.tokens, limit) for r in replies)

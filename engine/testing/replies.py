@@ -16,6 +16,7 @@ difficulty rubric) get ``mock_rating(problem)``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from typing import Literal
@@ -89,14 +90,21 @@ class Composer:
         self.key = key
 
     def reply(self, prompt: str, seed: int | float) -> Reply:
+        return self.replies(prompt, [seed])[0]
+
+    def replies(self, prompt: str, seeds: list[int | float]) -> list[Reply]:
+        """One reply per seed (the n choices of one request share the prompt's key lookup)."""
         if is_rating_prompt(prompt):
             text = rating_reply(prompt)
-            return Reply(text, count_tokens(text), "rating")
-        material = f"{seed}:{prompt}".encode()
-        rng = random.Random(hashlib.blake2b(material, digest_size=8).digest())
-        draw = rng.random()
+            return [Reply(text, count_tokens(text), "rating")] * len(seeds)
         row = self.key.find(prompt)
         task = _task(row, prompt) if row is not None else None
+        return [self._reply(prompt, task, seed) for seed in seeds]
+
+    def _reply(self, prompt: str, task: _Task | None, seed: int | float) -> Reply:
+        digest = hashlib.blake2b(f"{seed}:{prompt}".encode(), digest_size=8).digest()
+        rng = random.Random(int.from_bytes(digest, "little"))
+        draw = rng.random()
         options = self.options
         outcome: Outcome
         if task is None:
@@ -121,7 +129,7 @@ class Composer:
             final, final_tokens = self._hostile(task, kind, rng)
         else:
             final = self._final(task, outcome == "correct", rng)
-            final_tokens = count_tokens(final)
+            final_tokens = _count_short(final)
         text = f"<think>\n{thoughts}\n</think>\n\n{final}"
         return Reply(text, _THINK_TOKENS + tokens + final_tokens, outcome)
 
@@ -171,6 +179,7 @@ class Composer:
 
 _HUGE = ("10^{10^{10^{10}}}", "x^{99999999}", "9^{9^{9^{9}}}", "(10^{10^{6}})!")
 _OPEN_TOKENS = count_tokens("<think>")
+_count_short = functools.lru_cache(maxsize=2**16)(count_tokens)  # finals repeat across samples
 _THINK_TOKENS = count_tokens("<think></think>")
 
 

@@ -90,14 +90,14 @@ _FILLER = (
     "Wait, let me double-check that computation.",
     "That agrees with the earlier estimate, so the approach is consistent.",
 )
-_FILLER_TOKENS = tuple(count_tokens(s) for s in _FILLER)
+_FILLER_TOKENS = {s: count_tokens(s) for s in _FILLER}
 
 
 def filler(rng: random.Random, tokens: int) -> tuple[str, int]:
     """Plain thoughts of about ``tokens`` tokens (uniform in half to one and a half times)."""
     steps = max(1, int(tokens / 12 * rng.uniform(0.5, 1.5)))
-    picks = rng.choices(range(len(_FILLER)), k=steps)
-    return " ".join(_FILLER[i] for i in picks), sum(_FILLER_TOKENS[i] for i in picks)
+    picks = rng.choices(_FILLER, k=steps)
+    return " ".join(picks), sum(map(_FILLER_TOKENS.__getitem__, picks))
 
 
 _RAMBLE = "Wait, let me reconsider the previous step once more, because something is off. "

@@ -27,6 +27,7 @@ import msgspec
 from engine.records import Question
 from engine.testing.answer_key import rows_of, write_key
 from engine.testing.options import MockOptions
+from sandbox.docker import _process_exists as process_exists  # one liveness check, not two
 
 PREFIX = "thoughtmill-mock-"
 _PR_SET_PDEATHSIG = 1
@@ -44,23 +45,13 @@ def die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_dirs(root: Path | None = None) -> list[Path]:
     """Remove the temp dirs of mock teachers whose parent process is gone; returns them."""
     root = Path(root or tempfile.gettempdir())
     removed = []
     for path in root.glob(f"{PREFIX}*"):
         m = re.fullmatch(rf"{PREFIX}(\d+)-.*", path.name)
-        if m and path.is_dir() and not _alive(int(m.group(1))):
+        if m and path.is_dir() and not process_exists(int(m.group(1))):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed

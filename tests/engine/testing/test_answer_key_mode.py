@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from engine.generate.prompts import with_options
+from engine.prompts import with_options
 from engine.records import Question
 from engine.testing.answer_key import AnswerKey, KeyRow, options_in
 from engine.testing.options import MockOptions

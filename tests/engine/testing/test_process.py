@@ -17,7 +17,7 @@ import aiohttp
 import msgspec
 import pytest
 
-from engine.generate.prompts import with_options
+from engine.prompts import with_options
 from engine.records import Question
 from engine.testing.options import MockOptions
 from engine.testing.process import PREFIX, MockStartError, mock_teacher_process, remove_stale_dirs

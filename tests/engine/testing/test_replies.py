@@ -9,7 +9,7 @@ import re
 
 import aiohttp
 
-from engine.scoring.rubric import difficulty_rubric
+from engine.scoring.rubric import RUBRIC_USER
 from engine.testing.answer_key import AnswerKey, KeyRow, write_key
 from engine.testing.options import MockOptions
 from engine.testing.rating import mock_rating, rating_reply
@@ -120,7 +120,7 @@ def _kind(text: str) -> str:
 def test_rating_prompts_get_the_mock_rating_and_unkeyed_prompts_a_number() -> None:
     c = composer(replies="realistic", hostile_rate=0.3)
     problem = "Count the inversions of an array of 10^5 integers."
-    rubric = difficulty_rubric().user.replace("{problem}", problem)
+    rubric = RUBRIC_USER.replace("{problem}", problem)
     reply = c.reply(rubric, 3)
     assert (reply.text, reply.outcome) == (rating_reply(rubric), "rating")
     assert f"{mock_rating(problem)}" in reply.text.splitlines()[-1]

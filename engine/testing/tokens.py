@@ -1,7 +1,7 @@
 """The mock's tokenizer: a deterministic approximation of a BPE tokenizer's counts.
 
 A token is a run of word characters (``\\w+``) or one other non-space character, so
-``\\frac{3}{4}`` is 7 tokens and ``Let me check.`` is 4. English prose comes out near a real
+``\\frac{3}{4}`` is 8 tokens and ``Let me check.`` is 4. English prose comes out near a real
 tokenizer's count (about 5 characters a token), LaTeX somewhat above it; what matters for tests
 is that counts are exact, repeatable and grow with the text.
 """

@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     server = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def parent_gone() -> None:
-        while sys.stdin.buffer.read(1 << 16):
+        while os.read(0, 1 << 16):  # unbuffered: no lock held at interpreter exit
             pass
         done.set()
 

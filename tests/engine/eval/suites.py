@@ -54,12 +54,13 @@ def write_suite(
     mock: str | None = "correct_rate = 0.6",
     model: str = "",
     extra: str = "",
+    temperature: float = 0.7,
 ) -> Path:
     """A suite file; ``mock`` is the [mock_teacher] table's body (None: no mock)."""
     parts = [
         'name = "t"',
         f"[output]\ndir = {toml_value(str(out))}\nshard_records = 64\nflush_records = 16",
-        "[sampling]\ntemperature = 0.7\nmax_tokens = 1024\nseed = 5",
+        f"[sampling]\ntemperature = {temperature}\nmax_tokens = 1024\nseed = 5",
     ]
     if mock is not None:
         parts.append(f"[mock_teacher]\n{mock}")

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import msgspec
-
 from engine.eval.lcb import TestCaseError, question_tests
 from engine.eval.suite import (
     BenchmarkSpec,
@@ -155,9 +153,3 @@ class _LiveCodeBench:
             tests=tests,
             metadata=metadata,
         )
-
-
-def encode_questions(questions: list[Question]) -> bytes:
-    """JSON lines of Questions (the prepared file of a benchmark)."""
-    encoder = msgspec.json.Encoder()
-    return b"".join(encoder.encode(q) + b"\n" for q in questions)

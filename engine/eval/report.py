@@ -57,19 +57,39 @@ def _accuracy_plot(benchmarks: list[BenchmarkResult]) -> Callable:
     return draw
 
 
-def _length_accuracy_plot(benchmarks: list[BenchmarkResult]) -> Callable:
+def _percent_lines(series: list[tuple[str, list[float], list[float]]], xlabel: str, ylabel: str,
+                   title: str) -> Callable:  # fmt: skip
+    """One line per (label, xs, fractions), plotted in percent."""
+
     def draw(ax) -> None:
-        for b in benchmarks:
-            if b.length_bins:
-                centers = [(x.low + x.high) / 2 for x in b.length_bins]
-                ax.plot(centers, [100 * x.accuracy for x in b.length_bins], "o-", label=b.name)
-        ax.set_xlabel("completion tokens (bins of equal sample counts)")
-        ax.set_ylabel("accuracy (%)")
+        for label, xs, ys in series:
+            ax.plot(xs, [100 * y for y in ys], "o-", label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_ylim(-2, 102)
-        ax.set_title("Accuracy vs response length")
+        ax.set_title(title)
         ax.legend(fontsize="small")
 
     return draw
+
+
+def _length_accuracy_plot(benchmarks: list[BenchmarkResult]) -> Callable:
+    series = [
+        (b.name, [(x.low + x.high) / 2 for x in b.length_bins], [x.accuracy for x in b.length_bins])
+        for b in benchmarks
+        if b.length_bins
+    ]
+    return _percent_lines(series, "completion tokens (bins of equal sample counts)",
+                          "accuracy (%)", "Accuracy vs response length")  # fmt: skip
+
+
+def _pass_at_k_plot(benchmarks: list[BenchmarkResult]) -> Callable:
+    series = [
+        (b.name, list(range(1, len(b.pass_at_k) + 1)), b.pass_at_k)
+        for b in benchmarks
+        if b.pass_at_k
+    ]
+    return _percent_lines(series, "k", "pass@k (%)", "pass@k (unbiased estimator)")
 
 
 def _histogram_plot(benchmark: BenchmarkResult) -> Callable:
@@ -82,21 +102,6 @@ def _histogram_plot(benchmark: BenchmarkResult) -> Callable:
         ax.set_xlabel("completion tokens")
         ax.set_ylabel("samples")
         ax.set_title(f"{benchmark.name}: response lengths")
-        ax.legend(fontsize="small")
-
-    return draw
-
-
-def _pass_at_k_plot(benchmarks: list[BenchmarkResult]) -> Callable:
-    def draw(ax) -> None:
-        for b in benchmarks:
-            if b.pass_at_k:
-                ks = range(1, len(b.pass_at_k) + 1)
-                ax.plot(ks, [100 * v for v in b.pass_at_k], "o-", label=b.name)
-        ax.set_xlabel("k")
-        ax.set_ylabel("pass@k (%)")
-        ax.set_ylim(-2, 102)
-        ax.set_title("pass@k (unbiased estimator)")
         ax.legend(fontsize="small")
 
     return draw

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.engine.eval.suites import (
     write_jsonl,
     write_suite,
 )
-from tests.helpers import kill_when, read_samples, records, run_cli
+from tests.helpers import kill_when, read_samples, records, run_cli, wait_for_records
 
 QUESTIONS, N = 150, 4
 # what differs between two runs of one suite: the time, and the paths in the suite
@@ -68,6 +69,8 @@ def test_kill_9_then_resume_gives_exactly_once_samples_and_the_same_results(
     )
     assert records(out / killed_in) < QUESTIONS * N  # killed mid-benchmark
     assert not (out / "results.json").exists()
+    partial = run_cli("eval", "report", str(out))  # what is there so far, marked incomplete
+    assert partial.returncode == 0 and "incomplete" in partial.stdout, partial.stderr
     result = run_cli("eval", "--suite", str(suite), "--quiet")
     assert result.returncode == 0, result.stderr
     for name in ("a", "b"):
@@ -125,6 +128,24 @@ def test_changed_sampling_or_data_is_refused(tmp_path, baseline):
     assert (
         run_cli("eval", "--suite", str(moved), "--quiet", "--allow-recipe-change").returncode == 0
     )
+
+
+def test_sigint_drains_the_running_benchmark_and_starts_no_other(tmp_path):
+    out = tmp_path / "out"
+    suite = _suite(tmp_path, out)
+    run = start_eval("--suite", str(suite))
+    try:
+        wait_for_records(out / "a", QUESTIONS * N // 4, timeout=120)
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 0, stderr
+    assert b"stopped:" in stdout and b"run the same command again to resume" in stdout
+    assert json.loads((out / "eval.json").read_text())["state"] == "interrupted"
+    assert not (out / "b").joinpath("manifest.json").exists()  # b never started
+    assert run_cli("eval", "--suite", str(suite), "--quiet").returncode == 0
+    assert records(out / "a") == records(out / "b") == QUESTIONS * N
 
 
 async def test_live_progress_names_the_running_benchmark(tmp_path, capsys):

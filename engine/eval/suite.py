@@ -4,7 +4,7 @@ A suite names the model under test (``[model]``, any engine backend; or ``[serve
 vLLM's OpenAI server on a checkpoint; or ``[mock_teacher]`` offline), default sampling, and its
 ``[[benchmarks]]``: each with its data (a Hugging Face id or a local file, in a named layout),
 verifier, prompt, repeats ``n``, sampling overrides and metrics. Errors name the file and the
-key path, e.g. ``demo.toml: benchmarks[1].n: expected int >= 1, got 0``.
+key path, e.g. ``demo.toml: benchmarks[1].n: expected int >= 1``.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class BenchmarkSpec(Spec):
 
 
 VLLM_SERVER = [
-    "python3", "-m", "vllm.entrypoints.openai.api_server",
+    "{python}", "-m", "vllm.entrypoints.openai.api_server",
     "--model", "{checkpoint}", "--host", "127.0.0.1", "--port", "{port}",
 ]  # fmt: skip
 
@@ -134,8 +134,10 @@ VLLM_SERVER = [
 class ServeSpec(Spec):
     """Start an OpenAI-compatible server on ``checkpoint`` for the eval and stop it after.
 
-    ``command``: the server's argv; ``{checkpoint}`` and ``{port}`` are filled in (vLLM often
-    lives in its own venv: give that venv's python as the first word). ``args`` follow it.
+    ``command``: the server's argv; ``{python}`` (this interpreter), ``{checkpoint}`` and
+    ``{port}`` are filled in. vLLM often lives in its own venv: then give that venv's python as
+    the first word. ``args`` follow the command. The model is served under its checkpoint path
+    (vLLM's default name) and reached over HTTP with the rest of ``[model]``'s settings.
     """
 
     checkpoint: str | None = None

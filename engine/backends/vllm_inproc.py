@@ -16,9 +16,10 @@ from typing import Any
 
 from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
 from engine.backends.limits import RequestLimiter
-from engine.config import ConfigError, TeacherSpec
+from engine.errors import ConfigError
 from engine.metrics import Metrics
 from engine.records import Failure
+from engine.specs import TeacherSpec
 
 INSTALL_HINT = (
     "the 'vllm' backend needs vLLM in this Python: pip install 'thoughtmill[vllm]' "

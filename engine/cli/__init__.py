@@ -13,7 +13,7 @@ import sys
 
 from engine.cli import eval as evaluation
 from engine.cli import export, job, mock, output
-from engine.config import ConfigError
+from engine.errors import ConfigError
 from engine.exits import Exit
 from engine.sources import SourceError
 from engine.storage.output import RecipeChanged

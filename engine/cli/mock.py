@@ -46,7 +46,6 @@ def cmd_mock_teacher(args: argparse.Namespace) -> int:
     return run(main())
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("mock-teacher", help="OpenAI-compatible mock server for tests and demos")
     p.add_argument("--host", default="127.0.0.1")

@@ -22,7 +22,7 @@ from pathlib import Path
 import msgspec
 
 from engine.cli.loop import run
-from engine.config import ConfigError
+from engine.errors import ConfigError
 from engine.eval.compare import compare, table
 from engine.eval.manifest import require_manifest
 from engine.eval.results import Results, compute_results, write_results

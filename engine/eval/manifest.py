@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from engine.config import ConfigError
+from engine.errors import ConfigError
 from engine.eval.prepare import Prepared
 
 EVAL_MANIFEST = "eval.json"

@@ -18,8 +18,8 @@ import zstandard
 from engine.eval.layouts import benchmark_questions
 from engine.eval.suite import BenchmarkSpec
 from engine.records import Question
-from engine.sources import FieldMap, SourceSpec
 from engine.sources.files import open_binary
+from engine.specs import FieldMap, SourceSpec
 
 QUESTIONS = "questions.jsonl.zst"
 

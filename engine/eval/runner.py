@@ -12,7 +12,8 @@ from pathlib import Path
 
 import msgspec
 
-from engine.config import ConfigError, Recipe, recipe_from_dict
+from engine.config import Recipe, recipe_from_dict
+from engine.errors import ConfigError
 from engine.eval.manifest import EvalManifest, read_manifest, write_manifest
 from engine.eval.prepare import data_hash, job_source, prepare
 from engine.eval.serve import served_model

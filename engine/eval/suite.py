@@ -4,7 +4,7 @@ A suite names the model under test (``[model]``, any engine backend; or ``[serve
 vLLM's OpenAI server on a checkpoint; or ``[mock_teacher]`` offline), default sampling, and its
 ``[[benchmarks]]``: each with its data (a Hugging Face id or a local file, in a named layout),
 verifier, prompt, repeats ``n``, sampling overrides and metrics. Errors name the file and the
-key path, e.g. ``demo.toml: benchmarks[1].n: expected int >= 1``.
+key path, e.g. ``demo.toml: benchmarks[1].n: must be at least 1``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,19 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from engine.config import ConfigError, _describe
-from engine.sources import FieldMap, SourceSpec
-from engine.sources.spec import Format
-from engine.specs import MockTeacherSpec, OutputSpec, PromptSpec, Spec, TeacherSpec, VerifySpec
+from engine.config import decode
+from engine.errors import ConfigError
+from engine.specs import (
+    FieldMap,
+    MockTeacherSpec,
+    OutputSpec,
+    PromptSpec,
+    SourceFormat,
+    SourceSpec,
+    Spec,
+    TeacherSpec,
+    VerifySpec,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,7 +66,7 @@ class DataBase(Spec, tag_field="layout"):
     hf_config: str | None = None
     split: str = "test"
     path: str | None = None
-    format: Format = "auto"
+    format: SourceFormat = "auto"
     limit: PositiveInt | None = None
 
 
@@ -191,10 +200,7 @@ def suite_from_dict(data: dict, name: str = "<suite>") -> Suite:
     for benchmark in data.get("benchmarks", []) if isinstance(data, dict) else []:
         if isinstance(benchmark, dict) and isinstance(benchmark.get("data"), dict):
             benchmark["data"].setdefault("layout", "fields")
-    try:
-        suite = msgspec.convert(data, Suite)
-    except msgspec.ValidationError as e:
-        raise ConfigError(f"{name}: {_describe(e)}") from None
+    suite = decode(data, Suite, name)
     _check(suite, name)
     return suite
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import ConfigError
-from engine.decont import Decontaminator, DecontSpec
+from engine.decont import Decontaminator
+from engine.errors import ConfigError
 from engine.eval import benchmark_sources, load_suite
 from engine.eval.suite import GpqaData, LiveCodeBenchData, parse_suite
 from engine.records import Question
+from engine.specs import DecontSpec
 from tests.helpers import REPO, run_cli
 
 OT3 = REPO / "configs" / "eval" / "ot3.toml"
@@ -59,11 +60,11 @@ data = { path = "a.jsonl" }
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("n = 0", "t.toml: benchmarks[1].n: expected int >= 1"),
+        ("n = 0", "t.toml: benchmarks[1].n: must be at least 1"),
         ("n = 'x'", "t.toml: benchmarks[1].n: expected int, got str"),
         ("bogus = 1", "t.toml: benchmarks[1].bogus: unknown key"),
         ("prompt = { user = 'no placeholder' }", "benchmarks[1].prompt.user: must contain"),
-        ("sampling = { top_p = 1.5 }", "t.toml: benchmarks[1].sampling.top_p: expected float <= 1"),
+        ("sampling = { top_p = 1.5 }", "t.toml: benchmarks[1].sampling.top_p: must be at most 1"),
         ("metrics = ['avg@n', 'maj@k']", "t.toml: benchmarks[1].metrics[1]: invalid enum value"),
     ],
 )

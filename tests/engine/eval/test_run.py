@@ -8,6 +8,7 @@ import json
 import shutil
 import signal
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,33 @@ from tests.engine.eval.suites import (
     write_jsonl,
     write_suite,
 )
-from tests.helpers import kill_when, read_samples, records, run_cli, wait_for_records
+from tests.helpers import (
+    kill_when,
+    mock_process,
+    read_samples,
+    records,
+    run_cli,
+    wait_for_records,
+)
 
 QUESTIONS, N = 150, 4
 # what differs between two runs of one suite: the time, and the paths in the suite
 VOLATILE = ("created", "packages", "suite_spec")
 
 
-def _suite(root: Path, out: Path, temperature: float = 0.7) -> Path:
+@pytest.fixture(scope="module")
+def mock_url(tmp_path_factory) -> Iterator[str]:
+    """One mock teacher process owned by the tests (a job's own ``[mock_teacher]`` would be
+    orphaned by the kill -9 these tests deal out)."""
+    rows = math_rows(QUESTIONS) + math_rows(QUESTIONS, start=1000)
+    key = write_jsonl(tmp_path_factory.mktemp("key") / "key.jsonl", rows)
+    with mock_process(
+        "--answer-key", str(key), "--correct-rate", "0.5", "--latency-ms", "10"
+    ) as url:
+        yield url
+
+
+def _suite(root: Path, out: Path, url: str, temperature: float = 0.7) -> Path:
     a = write_jsonl(root / "a.jsonl", math_rows(QUESTIONS))
     b = write_jsonl(root / "b.jsonl", math_rows(QUESTIONS, start=1000))
     data_a = {"path": str(a), "fields": {"id": "id"}, "difficulty": "level"}
@@ -36,10 +56,9 @@ def _suite(root: Path, out: Path, temperature: float = 0.7) -> Path:
         benchmark_table("a", "math", N, data_a),
         benchmark_table("b", "math", N, {"path": str(b), "fields": {"id": "id"}}),
     ]
-    mock = "correct_rate = 0.5\nlatency_ms = 10"
     suite = root / f"suite-{out.name}.toml"
-    return write_suite(suite, out, benchmarks, mock=mock, model="max_in_flight = 8",
-                       temperature=temperature)  # fmt: skip
+    model = f'model = "mock"\nbase_url = "{url}"\nmax_in_flight = 8'
+    return write_suite(suite, out, benchmarks, mock=None, model=model, temperature=temperature)
 
 
 def _figures(out: Path) -> dict:
@@ -48,21 +67,21 @@ def _figures(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> Path:
+def baseline(tmp_path_factory, mock_url) -> Path:
     """The same suite run once without interruption."""
     root = tmp_path_factory.mktemp("baseline")
     out = root / "out"
-    result = run_cli("eval", "--suite", str(_suite(root, out)), "--quiet")
+    result = run_cli("eval", "--suite", str(_suite(root, out, mock_url)), "--quiet")
     assert result.returncode == 0, result.stderr
     return out
 
 
 @pytest.mark.parametrize("killed_in", ["a", "b"])
 def test_kill_9_then_resume_gives_exactly_once_samples_and_the_same_results(
-    tmp_path, baseline, killed_in
+    tmp_path, baseline, mock_url, killed_in
 ):
     out = tmp_path / "out"
-    suite = _suite(tmp_path, out)
+    suite = _suite(tmp_path, out, mock_url)
     kill_when(
         lambda: start_eval("--suite", str(suite)),
         lambda: records(out / killed_in) >= QUESTIONS * N // 4,
@@ -130,9 +149,9 @@ def test_changed_sampling_or_data_is_refused(tmp_path, baseline):
     )
 
 
-def test_sigint_drains_the_running_benchmark_and_starts_no_other(tmp_path):
+def test_sigint_drains_the_running_benchmark_and_starts_no_other(tmp_path, mock_url):
     out = tmp_path / "out"
-    suite = _suite(tmp_path, out)
+    suite = _suite(tmp_path, out, mock_url)
     run = start_eval("--suite", str(suite))
     try:
         wait_for_records(out / "a", QUESTIONS * N // 4, timeout=120)
@@ -148,11 +167,11 @@ def test_sigint_drains_the_running_benchmark_and_starts_no_other(tmp_path):
     assert records(out / "a") == records(out / "b") == QUESTIONS * N
 
 
-async def test_live_progress_names_the_running_benchmark(tmp_path, capsys):
+async def test_live_progress_names_the_running_benchmark(tmp_path, capsys, mock_url):
     from engine.cli.eval import _progress
 
     out = tmp_path / "out"
-    runner = EvalRun(load_suite(_suite(tmp_path, out)), out)
+    runner = EvalRun(load_suite(_suite(tmp_path, out, mock_url)), out)
     progress = asyncio.ensure_future(_progress(runner, 0.005))
     try:
         assert await runner.run() == 0

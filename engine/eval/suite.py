@@ -21,7 +21,6 @@ from engine.config import decode
 from engine.errors import ConfigError
 from engine.specs import (
     FieldMap,
-    MockTeacherSpec,
     OutputSpec,
     PromptSpec,
     SourceFormat,
@@ -30,6 +29,7 @@ from engine.specs import (
     TeacherSpec,
     VerifySpec,
 )
+from engine.testing.options import MockOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -171,7 +171,7 @@ class Suite(Spec):
     serve: ServeSpec | None = None
     sampling: SamplingDefaults = msgspec.field(default_factory=SamplingDefaults)
     verify: VerifySpec = msgspec.field(default_factory=VerifySpec)
-    mock_teacher: MockTeacherSpec | None = None
+    mock_teacher: MockOptions | None = None
 
     def sampling_of(self, benchmark: BenchmarkSpec) -> SamplingDefaults:
         """The suite's sampling with the benchmark's overrides applied."""

@@ -21,7 +21,6 @@ from engine.specs import (
     JobSpec,
     LimitsSpec,
     MixSpec,
-    MockTeacherSpec,
     OutputSpec,
     PromptSpec,
     SamplingSpec,
@@ -32,6 +31,7 @@ from engine.specs import (
     TeacherSpec,
     VerifySpec,
 )
+from engine.testing.options import MockOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,7 +51,7 @@ class Recipe(Spec):
     sampling: SamplingSpec = msgspec.field(default_factory=SamplingSpec)
     verify: VerifySpec = msgspec.field(default_factory=VerifySpec)
     limits: LimitsSpec = msgspec.field(default_factory=LimitsSpec)
-    mock_teacher: MockTeacherSpec | None = None
+    mock_teacher: MockOptions | None = None
     mix: MixSpec | None = None
     decont: DecontSpec | None = None
     dedup: DedupSpec | None = None

@@ -249,12 +249,3 @@ class SelectSpec(Spec):
     top: dict[Domain, NonNegative] = {}
     by: dict[Domain, str] = {}
     order: Literal["descending", "ascending"] = "descending"
-
-
-class MockTeacherSpec(Spec):
-    """Start the project's mock teacher for this job (offline demos and tests)."""
-
-    answer_key: bool = True
-    correct_rate: Fraction = 0.7
-    latency_ms: NonNegativeFloat = 0.0
-    tokens_per_s: NonNegativeFloat = 0.0

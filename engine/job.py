@@ -155,7 +155,15 @@ class Job:
     async def _run(self, source: Any, stages: list[Stage], sinks: list[RecordSink]) -> None:
         """Run one pipeline while its sinks flush on a timer; a forced stop is not an error."""
         self._funnels += [stage.funnel for stage in stages if hasattr(stage, "funnel")]
-        self.pipeline = Pipeline(source, stages, self.recipe.limits.queue_size)
+        self.pipeline = pipeline = Pipeline(source, stages, self.recipe.limits.queue_size)
+        self.metrics.gauge(
+            "queue_depth",
+            "Items waiting in front of each stage",
+            "stage",
+            lambda: {
+                s.name: q.qsize() for s, q in zip(pipeline.stages, pipeline.queues, strict=True)
+            },
+        )
         if self.stopped:
             self.pipeline.stop()
         seconds = self.recipe.output.flush_seconds

@@ -9,6 +9,7 @@ import sys
 
 from engine import job as jobs
 from engine.cli.loop import run
+from engine.cli.view import add_server_options, dashboard, until_signal
 from engine.config import load_recipe, missing_keys
 from engine.exits import Exit
 from engine.progress import Progress
@@ -36,21 +37,17 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
     recipe = load_recipe(args.config)
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
-    runner = None
-    if serve:
-        from engine.serve import start_status_server
-
-        runner = await start_status_server(job.metrics, args.host, args.port)
-        print(f"status on http://{args.host}:{args.port}/status", file=sys.stderr, flush=True)
-    try:
-        async with contextlib.AsyncExitStack() as stack:
+    async with contextlib.AsyncExitStack() as server:
+        if serve:
+            await server.enter_async_context(dashboard(job.output.directory, job.metrics, args))
+        async with contextlib.AsyncExitStack() as progress:
             if not args.quiet:
-                await stack.enter_async_context(Progress(job.metrics))
+                await progress.enter_async_context(Progress(job.metrics))
             code = await job.run()
-    finally:
-        if runner is not None:
-            await runner.cleanup()
-    print(_summary(job), flush=True)
+        print(_summary(job), flush=True)
+        if serve and args.keep_serving:
+            print("job ended; dashboard still up until SIGINT/SIGTERM", file=sys.stderr, flush=True)
+            await until_signal()
     return code
 
 
@@ -73,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     for name, handler, text in (
         ("run", cmd_run, "run a recipe in the foreground with live progress"),
-        ("serve", cmd_serve, "run a recipe with an HTTP status endpoint"),
+        ("serve", cmd_serve, "run a recipe with its dashboard, /status and /metrics"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", required=True, help="recipe TOML file")
@@ -81,8 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="add samples under a changed recipe to an existing output")  # fmt: skip
         p.add_argument("--quiet", action="store_true", help="no live progress line")
         if name == "serve":
-            p.add_argument("--host", default="127.0.0.1")
-            p.add_argument("--port", type=int, default=8321)
+            add_server_options(p, 8321)
+            p.add_argument(
+                "--keep-serving",
+                action="store_true",
+                help="keep the dashboard up after the job ends, until SIGINT/SIGTERM",
+            )
         p.set_defaults(handler=handler)
 
     p = sub.add_parser("check", help="validate a recipe without running it")

@@ -1,56 +1,73 @@
-"""``view``: the dashboard and record browser of an output directory, read-only."""
+"""``view``: the dashboard and record browser of an output directory, read-only; and the server
+``serve`` runs beside its job."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import secrets
 import signal
 import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 from engine.cli.loop import run
 from engine.cli.output import output_dir
 from engine.exits import Exit
+from engine.metrics import Metrics
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def cmd_view(args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def dashboard(
+    directory: Path, metrics: Metrics | None, args: argparse.Namespace
+) -> AsyncIterator[None]:
+    """The dashboard of ``directory`` (with the live ``metrics`` of its job, when one runs) on
+    ``--host``/``--port`` for the length of the block."""
     from engine.dashboard.app import bound_port, make_app, start
     from engine.dashboard.data import OutputView
 
-    view = OutputView(output_dir(args.outdir))
-    token = guard_token(args.host, args.token)
+    token = args.token
+    if token is None and args.host not in LOOPBACK:
+        token = secrets.token_urlsafe(16)
+    runner = await start(make_app(OutputView(directory), metrics, token), args.host, args.port)
+    suffix = f"/?token={token}" if token else "/"
+    url = f"http://{args.host}:{bound_port(runner)}{suffix}"
+    print(f"dashboard on {url}", file=sys.stderr, flush=True)
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def until_signal() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    directory = output_dir(args.outdir)
 
     async def main() -> int:
-        runner = await start(make_app(view, token=token), args.host, args.port)
-        suffix = f"/?token={token}" if token else "/"
-        print(f"dashboard on http://{args.host}:{bound_port(runner)}{suffix}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await runner.cleanup()
+        async with dashboard(directory, None, args):
+            await until_signal()
         return Exit.OK
 
     return run(main())
-
-
-def guard_token(host: str, token: str | None) -> str | None:
-    """The token the dashboard requires: none on loopback unless given; one is required (and
-    made up when not given) when bound elsewhere."""
-    if token or host in ("127.0.0.1", "localhost", "::1"):
-        return token
-    import secrets
-
-    token = secrets.token_urlsafe(16)
-    print(f"bound to {host}: requests need ?token={token}", file=sys.stderr, flush=True)
-    return token
 
 
 def add_server_options(p: argparse.ArgumentParser, port: int) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0 picks one)")
     p.add_argument(
-        "--token", help="require this token (?token=...); made up when --host is not loopback"
+        "--token",
+        help="require this token (?token=...); one is made up when --host is not loopback",
     )
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import msgspec
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from engine.dashboard.data import OutputView
 from engine.metrics import Metrics
+from engine.prometheus import exposition
 
 STATIC = resources.files("engine.dashboard") / "static"
 HISTORY_POINTS = 3600  # one an interval: an hour of points at the default second
@@ -115,8 +117,8 @@ def make_app(
         return _json(found)
 
     async def prometheus(_request: web.Request) -> web.Response:
-        text = metrics.prometheus() if metrics is not None else ""
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        body = exposition(metrics) if metrics is not None else b""
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_request: web.Request) -> web.Response:
         state = metrics.state if metrics is not None else "viewing"

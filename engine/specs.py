@@ -68,6 +68,8 @@ class TeacherSpec(Spec):
     base_urls: list[str] = []  # data-parallel replicas, load balanced; replaces base_url
     server_metrics: Literal["none", "vllm"] = "none"  # steer in-flight by each server's /metrics
     health_interval_s: Seconds = 2.0  # replicas: /health probe period
+    price_input_per_m: NonNegativeFloat = 0.0  # USD per million prompt tokens (live cost)
+    price_output_per_m: NonNegativeFloat = 0.0  # USD per million completion tokens
 
     def __post_init__(self) -> None:
         if self.min_in_flight > self.max_in_flight:

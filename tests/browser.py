@@ -1,5 +1,5 @@
 """A real headless Chromium for tests (Debian's ``chromium`` + ``chromium-driver``, driven by
-selenium; ``.ci/browser.sh`` installs them).
+selenium; ``.ci/ui.sh`` installs them).
 
     with headless_chromium(tmp_path) as browser:
         browser.get(path.as_uri())
@@ -45,7 +45,7 @@ def require_browser() -> None:
         missing.append("selenium")
     if not missing:
         return
-    message = f"headless browser missing ({', '.join(missing)}): run `bash .ci/browser.sh`"
+    message = f"headless browser missing ({', '.join(missing)}): run `bash .ci/ui.sh`"
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

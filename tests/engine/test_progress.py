@@ -4,6 +4,7 @@ final state always shown."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -49,8 +50,10 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed (.ci/ui.sh)")
 def test_progress_redraws_in_place_in_an_80_column_terminal(tmp_path):
+    if shutil.which("tmux") is None:
+        message = "tmux is not installed (bash .ci/ui.sh)"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
     questions = write_questions(tmp_path / "q.jsonl", 300)
     session = f"tm-{uuid.uuid4().hex[:8]}"
     with mock_process("--latency-ms", "50") as url:

@@ -271,8 +271,7 @@ class OpenAIBackend:
             raise _Retry(Failure("bad_response", detail))
         usage = response.usage or _Usage()
         self._learn(usage, n)
-        self.metrics.prompt_tokens += usage.prompt_tokens
-        self.metrics.completion_tokens += usage.completion_tokens
+        self.metrics.count_usage(self.model, usage.prompt_tokens, usage.completion_tokens)
         choices = sorted(response.choices, key=lambda c: c.index)
         texts = [_text(choice) for choice in choices]
         counts, estimated = _choice_tokens(choices, texts, response.usage)

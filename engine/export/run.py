@@ -23,9 +23,9 @@ from engine.answer_filter import Votes
 from engine.export import formats
 from engine.export.lengths import LengthPolicy, LengthReport
 from engine.export.spec import ExportError, ExportSpec
-from engine.records import Domain, Message, Sample
+from engine.records import Domain, Manifest, Message, Sample
 from engine.storage import shards
-from engine.storage.output import MANIFEST, DoneSet, Manifest
+from engine.storage.output import MANIFEST, DoneSet
 from engine.tokenizer import TokenizerUnavailable, token_counter
 from engine.train import configs
 from engine.train.presets import PresetError, Topology, TrainPreset, load_preset

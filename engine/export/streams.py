@@ -17,15 +17,13 @@ from typing import Any
 
 from msgspec import inspect
 
-from engine.records import Question, Sample
+from engine.records import Excluded, Question, Sample
 from engine.storage import shards
 
 
 def record_type(stream: str) -> type:
     """The Struct of a stream's records, by its name's suffix."""
     if stream.endswith("_excluded"):
-        from engine.curate import Excluded
-
         return Excluded
     if stream.endswith(("_scored", "_selection")):
         return Question

@@ -1,9 +1,9 @@
-"""``export``: an output directory's samples as a training data set (exit 2 on bad input)."""
+"""``export``: an output directory's samples as a training data set (bad input: a ConfigError,
+one line and exit 2)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import get_args
 
@@ -21,17 +21,13 @@ _FIELDS = (
 def cmd_export(args: argparse.Namespace) -> int:
     from engine.export import ExportError, export, export_spec, load_export_section
 
-    try:
-        values = load_export_section(Path(args.config)) if args.config else {}
-        given = {field: getattr(args, field) for field in _FIELDS}
-        values |= {field: value for field, value in given.items() if value is not None}
-        spec = export_spec(values, args.config or "command line")
-        if not Path(args.outdir).is_dir():
-            raise ExportError(f"{args.outdir}: no such output directory")
-        report = export(Path(args.outdir), Path(args.dest), spec)
-    except ExportError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return Exit.USAGE
+    values = load_export_section(Path(args.config)) if args.config else {}
+    given = {field: getattr(args, field) for field in _FIELDS}
+    values |= {field: value for field, value in given.items() if value is not None}
+    spec = export_spec(values, args.config or "command line")
+    if not Path(args.outdir).is_dir():
+        raise ExportError(f"{args.outdir}: no such output directory")
+    report = export(Path(args.outdir), Path(args.dest), spec)
     print(msgspec.json.format(msgspec.json.encode(report)).decode())
     return Exit.OK
 

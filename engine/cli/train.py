@@ -1,5 +1,5 @@
-"""``train``: fine-tune on an export with stock LLaMA-Factory or TRL (exit 2 before anything
-starts when the preset, the data, the trainer or the model is not right)."""
+"""``train``: fine-tune on an export with stock LLaMA-Factory or TRL. A preset, export, trainer
+or model that is not right is a ConfigError (one line, exit 2) before anything starts."""
 
 from __future__ import annotations
 
@@ -13,30 +13,26 @@ from engine.exits import Exit
 
 def cmd_train(args: argparse.Namespace) -> int:
     from engine.train import launch
-    from engine.train.presets import PresetError, Topology, load_preset
+    from engine.train.presets import Topology, load_preset
 
-    try:
-        preset = load_preset(args.preset)
-        data = Path(args.data)
-        backend = args.backend or launch.default_backend(launch.export_format(data))
-        topology = Topology(args.nodes, args.gpus_per_node)
-        name = Path(args.preset).stem
-        output_dir = Path(args.output_dir or f"saves/{name}")
-        python = args.python or sys.executable
-        plan = launch.plan(preset, name, data, backend, topology, output_dir, python, args.model)
-        hint = launch.missing(backend, python)
-        if args.run:
-            if topology.nodes > 1:
-                raise launch.LaunchError(
-                    f"--run starts this machine only: for {topology.nodes} nodes submit "
-                    "launch/train.sbatch or run launch/node.sh on each node"
-                )
-            if hint:
-                raise launch.LaunchError(f"{backend} is not installed in {python}: {hint}")
-            launch.check_model(args.model or preset.model, python)
-    except (PresetError, launch.LaunchError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return Exit.USAGE
+    preset = load_preset(args.preset)
+    data = Path(args.data)
+    backend = args.backend or launch.default_backend(launch.export_format(data))
+    topology = Topology(args.nodes, args.gpus_per_node)
+    name = Path(args.preset).stem
+    output_dir = Path(args.output_dir or f"saves/{name}")
+    python = args.python or sys.executable
+    plan = launch.plan(preset, name, data, backend, topology, output_dir, python, args.model)
+    hint = launch.missing(backend, python)
+    if args.run:
+        if topology.nodes > 1:
+            raise launch.LaunchError(
+                f"--run starts this machine only: for {topology.nodes} nodes submit "
+                "launch/train.sbatch or run launch/node.sh on each node"
+            )
+        if hint:
+            raise launch.LaunchError(f"{backend} is not installed in {python}: {hint}")
+        launch.check_model(args.model or preset.model, python)
     written = launch.write(plan)
     print(f"wrote {', '.join(str(p) for p in written)}")
     if topology.nodes == 1:

@@ -26,6 +26,7 @@ from engine.export.spec import ExportError, ExportSpec
 from engine.records import Domain, Manifest, Message, Sample
 from engine.storage import shards
 from engine.storage.output import MANIFEST, DoneSet
+from engine.storage.reader import RecordError, read_records
 from engine.tokenizer import TokenizerUnavailable, token_counter
 from engine.train import configs
 from engine.train.presets import PresetError, Topology, TrainPreset, load_preset
@@ -49,9 +50,6 @@ class ExportReport(msgspec.Struct):
     data_files: list[str]
     load: str  # the datasets call that reads the data files as they are
     configs: list[str]  # the trainer's files written beside the data
-
-
-_decode_sample = msgspec.json.Decoder(Sample).decode
 
 
 def export(outdir: Path, dest: Path, spec: ExportSpec) -> ExportReport:
@@ -194,9 +192,7 @@ def _candidates(
 
 
 def _samples(paths: list[Path]) -> Iterator[Sample]:
-    for path in paths:
-        for number, line in enumerate(shards.iter_lines(path), 1):
-            try:
-                yield _decode_sample(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                raise ExportError(f"{path}: record {number}: {error}") from None
+    try:
+        yield from read_records(paths, Sample)
+    except RecordError as error:
+        raise ExportError(str(error)) from None

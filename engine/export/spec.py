@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import re
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
 from engine.answer_filter import AnswerPolicy
+from engine.config import decode
+from engine.errors import ConfigError
 from engine.export.formats import FileType, Format
 from engine.export.lengths import OverCutoff
 from engine.records import Domain
 from engine.specs import Spec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.tomlfile import read_toml
 
 
-class ExportError(Exception):
+class ExportError(ConfigError):
     """The export cannot run or read its input; the message names the file."""
 
 
@@ -60,25 +56,16 @@ class ExportSpec(Spec):
 
 def load_export_section(path: Path) -> dict[str, object]:
     """The ``[export]`` table of a TOML file (a recipe or an export config); {} if it has none."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ExportError(f"{path}: cannot read: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ExportError(f"{path}: {error}") from None
-    section = data.get("export", {})
+    section = read_toml(path).get("export", {})
     if not isinstance(section, dict):
         raise ExportError(f"{path}: export: expected a table")
     return section
 
 
+class _Section(Spec):
+    export: ExportSpec
+
+
 def export_spec(values: dict[str, object], source: str = "<export>") -> ExportSpec:
-    """Validate export settings; errors name the source and the key."""
-    try:
-        return msgspec.convert(values, ExportSpec)
-    except msgspec.ValidationError as error:
-        message, _, where = str(error).replace("`", "").partition(" - at $")
-        key = "export" + where
-        if found := re.match(r"Object contains unknown field (\S+)", message):
-            key, message = f"{key}.{found[1]}", "unknown key"
-        raise ExportError(f"{source}: {key}: {message[0].lower()}{message[1:]}") from None
+    """Validate export settings; errors name the source and the key (``export.format: ..``)."""
+    return decode({"export": values}, _Section, source).export

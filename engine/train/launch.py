@@ -18,6 +18,7 @@ from typing import Literal
 
 import msgspec
 
+from engine.errors import ConfigError
 from engine.export.run import DATA, REPORT, ExportReport
 from engine.train import configs
 from engine.train.presets import Topology, TrainPreset
@@ -32,7 +33,7 @@ INSTALL = {
 _MODULE = {"llamafactory": "llamafactory.launcher", "trl": "trl.scripts.sft"}
 
 
-class LaunchError(ValueError):
+class LaunchError(ConfigError):
     """The run cannot start; the message says what to fix."""
 
 

@@ -16,25 +16,22 @@ A preset file (``--preset path.toml``) has the same keys, e.g. ``configs/train/t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
+from engine.config import decode
+from engine.errors import ConfigError
 from engine.specs import Spec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.tomlfile import read_toml
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 Rate = Annotated[float, msgspec.Meta(gt=0)]
 Ratio = Annotated[float, msgspec.Meta(ge=0, lt=1)]
 
 
-class PresetError(ValueError):
+class PresetError(ConfigError):
     """An unknown preset name, an unreadable preset file or a topology it cannot use."""
 
 
@@ -99,16 +96,7 @@ def load_preset(name: str) -> TrainPreset:
     if path.suffix != ".toml":
         known = ", ".join(sorted(PRESETS))
         raise PresetError(f"unknown preset {name!r} (built in: {known}; or a .toml file)")
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise PresetError(f"{path}: cannot read: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise PresetError(f"{path}: {error}") from None
-    try:
-        return msgspec.convert(data, TrainPreset)
-    except msgspec.ValidationError as error:
-        raise PresetError(f"{path}: {error}") from None
+    return decode(read_toml(path), TrainPreset, str(path))
 
 
 class Topology(msgspec.Struct, frozen=True):

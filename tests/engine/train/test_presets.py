@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.errors import ConfigError
 from engine.train import configs
 from engine.train.presets import PRESETS, PresetError, Topology, load_preset
 from tests.engine.train.env import TINY_PRESET
@@ -60,16 +61,14 @@ def test_preset_files_and_their_errors(tmp_path):
     assert Topology(1, 0).accumulation(tiny) == 1
     with pytest.raises(PresetError, match=r"unknown preset 'ot3-70b'.*ot3-7b, ot3-ablation"):
         load_preset("ot3-70b")
-    with pytest.raises(PresetError, match="cannot read"):
+    with pytest.raises(ConfigError, match="cannot read"):
         load_preset(str(tmp_path / "absent.toml"))
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY_PRESET.read_text().replace("learning_rate = 1.0e-3", 'learning_rate = "x"'))
-    with pytest.raises(
-        PresetError, match=r"bad.toml: Expected `float`, got `str` - at `\$.learning"
-    ):
+    with pytest.raises(ConfigError, match=r"bad\.toml: learning_rate: expected float, got str"):
         load_preset(str(bad))
     bad.write_text(TINY_PRESET.read_text() + "global_batch_size = 512\n")
-    with pytest.raises(PresetError, match="unknown field `global_batch_size`"):
+    with pytest.raises(ConfigError, match=r"bad\.toml: global_batch_size: unknown key"):
         load_preset(str(bad))
 
 

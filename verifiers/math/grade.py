@@ -15,8 +15,14 @@ import functools
 
 from verifiers.math.compare import match_answers
 from verifiers.math.exact import canonical
-from verifiers.math.extract import UnfinishedThinking, extract_answer, final_text, gold_answer
-from verifiers.math.parse import parse_answer
+from verifiers.math.extract import (
+    Extraction,
+    UnfinishedThinking,
+    extract_answer,
+    final_text,
+    gold_answer,
+)
+from verifiers.math.parse import ParseError, parse_answer
 from verifiers.verdict import Verdict
 
 __all__ = ["clear_caches", "grade"]
@@ -38,8 +44,28 @@ def _match(answer: str, expected: str) -> tuple[bool | None, str, str]:
 
 def clear_caches() -> None:
     """Forget every memoized parse and comparison of this process."""
-    for cached in (_gold_answer, _match, parse_answer, canonical):
+    for cached in (_gold_answer, _gold_items, _match, parse_answer, canonical):
         cached.cache_clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _gold_items(expected: str) -> int:
+    """How many separate answers the gold lists ("3, -4" has two; "(2, 9)" one)."""
+    try:
+        tree = parse_answer(expected)
+    except ParseError:
+        return 1
+    return len(tree[1]) if tree[0] == "list" else 1
+
+
+def _joined_parts(extraction: Extraction, expected: str) -> str | None:
+    """The last k answer pieces joined, when the gold lists k answers and the extracted
+    answer does not: part (a) and part (b) boxed separately, far apart."""
+    wanted = _gold_items(expected)
+    if wanted < 2 or len(extraction.parts) < wanted:
+        return None
+    joined = ", ".join(extraction.parts[-wanted:])
+    return joined if joined != extraction.answer else None
 
 
 def grade(response: str, gold: str) -> Verdict:
@@ -56,10 +82,15 @@ def grade(response: str, gold: str) -> Verdict:
         return Verdict(status="no_answer", detail=str(error))
     if extraction is None:
         return Verdict(status="no_answer", detail="no answer found in the response")
-    result, detail, method = _match(extraction.answer, expected)
+    answer = extraction.answer
+    result, detail, method = _match(answer, expected)
+    if not result and (joined := _joined_parts(extraction, expected)) is not None:
+        joined_result, _, joined_method = _match(joined, expected)
+        if joined_result:
+            answer, result, method = joined, joined_result, joined_method
     method = f"{extraction.method}/{method}"
     if result:
-        return Verdict(status="passed", answer=extraction.answer, method=method)
+        return Verdict(status="passed", answer=answer, method=method)
     reason = detail or "equivalence not proved"
     return Verdict(
         status="wrong_answer",

@@ -9,9 +9,10 @@ Order rules: tuples, intervals, ratios and matrices are ordered; sets, bare list
 "3 or 5", ``\\pm``) and unions are not. A bare list may stand for a tuple written without
 brackets. Two equations match when one is a nonzero multiple of the other. An equation matches
 a gold that is not one by its right side when its left side names the answer (``x = 5``,
-``(a,b) = (4,1)``, ``PQ = 6``, ``|PQ| = 2``, ``S_1:S_2 = 5:13``), is a computation without
-variables (``2+3+4 = 9``) or the right side is a structure (``A + B = \\begin{pmatrix}...``);
-``2x = 10`` never matches 10. A ratio ``a:b`` is the same ratio as ``ka:kb`` and as ``a/b``.
+``(a,b) = (4,1)``, ``PQ = 6``, ``|PQ| = 2``, ``S_1:S_2 = 5:13``, ``m + n = 17``), is a
+computation without variables (``2+3+4 = 9``) or the right side is a structure
+(``A + B = \\begin{pmatrix}...``); an equation in one variable (``2x = 10``, ``x + 1 = 5``)
+never matches its right side. A ratio ``a:b`` is the same ratio as ``ka:kb`` and as ``a/b``.
 
 Decimal commas: ``3,75`` is 3.75 only when the gold is one number and the comma is followed by
 one, two, or more than three digits; with exactly three (``2,310``) it separates thousands,
@@ -98,31 +99,36 @@ def match_answers(response: str, gold: str, judge: Judge) -> tuple[Result, str]:
     except ParseError as error:
         same = _same_text(response, gold)
         return same, "" if same else f"gold is not parseable math ({error}); texts differ"
+    decimal = _decimal_comma(response) if _is_scalar(gold_tree) else None
     try:
-        response_tree = parse_answer(response)
+        response_tree = decimal or parse_answer(response)
     except ParseError as error:
         if gold_tree[0] == "text":
             response_tree = ("text", text_key(response))
         else:
             same = _same_text(response, gold)
             return same, "" if same else f"answer is not parseable math ({error})"
+    if decimal is None and _is_scalar(response_tree):
+        gold_tree = _decimal_comma(gold) or gold_tree
     if "text" in (gold_tree[0], response_tree[0]):
         same = text_key(response) == text_key(gold)
         return same, "" if same else "word answers differ"
     if response_tree == gold_tree:
         judge.note("exact")
         return True, ""
-    if gold_tree[0] == "num" and (decimal := _decimal_comma(response)) is not None:
-        response_tree = decimal
     result = compare(response_tree, gold_tree, judge)
     return result, "" if result else "not equivalent"
 
 
-_DECIMAL_COMMA = re.compile(r"\s*(-?\d+)\s*(?:,|\{,\})\s*(\d{1,2}|\d{4,})\s*")
+def _is_scalar(node: Node) -> bool:
+    return node[0] not in (*_STRUCTURES, *_STRUCTURAL, "eq", "ratio")
+
+
+_DECIMAL_COMMA = re.compile(r"(-?\d+)(?:,|\{,\})(\d{1,2}|\d{4,})")
 
 
 def _decimal_comma(answer: str) -> Node | None:
-    match = _DECIMAL_COMMA.fullmatch(answer.strip().strip("$"))
+    match = _DECIMAL_COMMA.fullmatch(answer.strip().strip("$").strip())
     return ("num", Fraction(f"{match[1]}.{match[2]}")) if match else None
 
 
@@ -152,7 +158,8 @@ def _unwrap(node: Node) -> Node:
 
 
 def _is_name(node: Node) -> bool:
-    """What a left side names the answer with: x, f(x), x_1, PQ, |PQ|, (a, b), S_1:S_2."""
+    """What a left side names the answer with: x, f(x), x_1, PQ, |PQ|, (a, b), S_1:S_2, and
+    combinations of two or more variables without a constant term (m + n, 100a + b)."""
     tag = node[0]
     if tag in ("sym", "apply"):
         return True
@@ -163,7 +170,20 @@ def _is_name(node: Node) -> bool:
     if tag in ("tuple", "ratio"):
         items = node[3] if tag == "tuple" else node[1]
         return all(map(_is_name, items))
+    if tag == "add":
+        return len(math_numeric.free_symbols(node)) >= 2 and all(map(_is_monomial, node[1]))
     return False
+
+
+def _is_monomial(node: Node) -> bool:
+    """x, xy, 100a, -b: a term of a combination of variables."""
+    if node[0] == "neg":
+        return _is_monomial(node[1])
+    if node[0] == "mul":
+        return all(f[0] == "sym" or f[0] == "num" for f in node[1]) and any(
+            f[0] == "sym" for f in node[1]
+        )
+    return node[0] == "sym"
 
 
 def _value_side(equation: Node) -> Node | None:

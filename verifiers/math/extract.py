@@ -4,7 +4,7 @@ The last answer marker wins, whichever kind it is: the last ``\\boxed{}``/``\\fb
 the boxes right before it when they list several answers), or a "final answer is ..." /
 "Answer: ..." phrase written after it (a phrase overrides a box only with a value that is not
 prose: "the answer is not 13" does not). Without a marker: the whole text when it is a bare
-answer, the last LaTeX math span of the last paragraph, and finally the last number that is
+answer, the last LaTeX math span of the last paragraph, and finally its last number that is
 not part of a word (``QWERTY7B`` holds none). A span that only names the unknown ("the
 smallest $k$ is 12") gives the value that follows it, and a prose answer phrase with one
 number in it ("the answer is Bob left 5 minutes later") gives the number.
@@ -38,7 +38,12 @@ class UnfinishedThinking(ValueError):
 
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
-_BOX_JOINER = re.compile(r"\s*(?:,|;|\$|\\text\{\s*(?:and|or|,)\s*\}|and|or|\\quad|\\,|\s)*\s*")
+# Between boxes that list one answer together: "\boxed{3} and \boxed{5}", "$x = \boxed{3}$ or
+# $x = \boxed{-4}$".
+_BOX_JOINER = re.compile(
+    r"\s*(?:,|;|\$|\\text\{\s*(?:and|or|,)\s*\}|and|or|\\quad|\\,|\s"
+    r"|[A-Za-z](?:_\{?\w+\}?)?\s*=)*\s*"
+)
 _ANSWER_PHRASE = re.compile(
     r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|:|=|would\s+be|should\s+be)?\s*[:=]?\s*",
     re.IGNORECASE,
@@ -92,7 +97,7 @@ def extract_answer(text: str) -> Extraction | None:
         value = _value_after_name(last_paragraph, spans[-1])
         parts = tuple(_span_text(span) for span in spans)
         return Extraction(value or parts[-1], "latex", parts)
-    numbers = _NUMBER.findall(stripped)
+    numbers = _NUMBER.findall(last_paragraph)
     if numbers:
         return Extraction(numbers[-1], "last_number")
     return None

@@ -693,4 +693,4 @@ def _has_variable(node: object) -> bool:
         return False
     if node[0] in ("sym", "apply"):
         return True
-    return any(_has_variable(part) for part in node[1:])
+    return any(_has_variable(part) for part in node)

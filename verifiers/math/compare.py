@@ -163,8 +163,8 @@ def _is_name(node: Node) -> bool:
     tag = node[0]
     if tag in ("sym", "apply"):
         return True
-    if tag == "mul":
-        return all(factor[0] == "sym" for factor in node[1])
+    if tag == "mul":  # letters of a word: Area is A*r*e*a
+        return all(_is_letter(factor) for factor in node[1])
     if tag == "fn" and node[1] == "abs":
         return _is_name(node[2][0])
     if tag in ("tuple", "ratio"):
@@ -173,6 +173,10 @@ def _is_name(node: Node) -> bool:
     if tag == "add":
         return len(math_numeric.free_symbols(node)) >= 2 and all(map(_is_monomial, node[1]))
     return False
+
+
+def _is_letter(node: Node) -> bool:
+    return node[0] == "sym" or (node[0] == "const" and node[1] in ("e", "i"))
 
 
 def _is_monomial(node: Node) -> bool:

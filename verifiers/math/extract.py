@@ -20,7 +20,7 @@ import re
 
 import msgspec
 
-from verifiers.math.normalize import matching_brace
+from verifiers.math.normalize import matching_brace, normalize
 from verifiers.math.parse import FUNCTIONS
 
 
@@ -56,6 +56,7 @@ _NUMBER = re.compile(
 )
 # A span that only names the unknown: k, x_1, f(x), a_{n}.
 _LONE_NAME = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?(?:\([^()]*\))?'?")
+_MARKDOWN = re.compile(r"\*\*|__|`")
 _SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|[!?;\n]")
 _BARE_ANSWER_CHARS = 120
 _MATH_WORDS = set(FUNCTIONS) | {"pi", "inf", "infty", "infinity", "and"}
@@ -78,7 +79,7 @@ def extract_answer(text: str) -> Extraction | None:
     if boxes:
         _, group_end, boxed = _last_group(text, boxes)
         parts = tuple(content for _, _, content in boxes)
-        if phrase is not None and phrase[0] >= group_end and not _has_prose(phrase[1]):
+        if phrase is not None and phrase[0] >= group_end and not _has_prose(normalize(phrase[1])):
             return Extraction(phrase[1], "answer_phrase", parts)
         return Extraction(boxed, "boxed", parts)
     if phrase is not None:
@@ -189,7 +190,7 @@ def _answer_phrase(text: str) -> tuple[int, str] | None:
     matches = list(_ANSWER_PHRASE.finditer(text))
     for match in reversed(matches):
         line = text[match.end() :].split("\n", 1)[0]
-        rest = line.strip()
+        rest = _MARKDOWN.sub("", line).strip()
         spans = list(_MATH_SPAN.finditer(rest))
         if spans:
             if _only_spans_and_joiners(rest):

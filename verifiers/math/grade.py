@@ -49,22 +49,27 @@ def clear_caches() -> None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _gold_items(expected: str) -> int:
-    """How many separate answers the gold lists ("3, -4" has two; "(2, 9)" one)."""
+def _gold_items(expected: str) -> tuple[int, str]:
+    """How many items the gold lists or holds ("3, -4" and "(2, 9)" have two), and how to
+    join answer pieces into one like it (a union's pieces with "or")."""
     try:
         tree = parse_answer(expected)
     except ParseError:
-        return 1
-    return len(tree[1]) if tree[0] == "list" else 1
+        return 1, ""
+    if tree[0] == "tuple":
+        return len(tree[3]), ", "
+    if tree[0] in ("list", "union"):
+        return len(tree[1]), " or " if tree[0] == "union" else ", "
+    return 1, ""
 
 
 def _joined_parts(extraction: Extraction, expected: str) -> str | None:
-    """The last k answer pieces joined, when the gold lists k answers and the extracted
-    answer does not: part (a) and part (b) boxed separately, far apart."""
-    wanted = _gold_items(expected)
+    """The last k answer pieces joined, when the gold has k items and the extracted answer
+    does not match: part (a) and part (b) boxed separately, "$a = 4$ and $b = 1$"."""
+    wanted, separator = _gold_items(expected)
     if wanted < 2 or len(extraction.parts) < wanted:
         return None
-    joined = ", ".join(extraction.parts[-wanted:])
+    joined = separator.join(extraction.parts[-wanted:])
     return joined if joined != extraction.answer else None
 
 

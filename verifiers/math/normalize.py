@@ -81,6 +81,7 @@ _PERCENT_WORD = re.compile(
 _PERCENT_AFTER_NUMBER = re.compile(
     rf"(?<=[\d}}])(?:\s|\\[,;! ]|~)*{_PERCENT_WORD.pattern}", re.IGNORECASE
 )
+_NAMES_VALUE = re.compile(r"\s*(?:_\s*\{[^}]*\}|_\w)?\s*=")
 _CONNECTIVES = {"or": " or ", "and": " and ", ",": ","}
 # Multi-letter unit words only: a lone letter after a number (``6m``) is a variable.
 _UNIT_WORDS = (
@@ -88,7 +89,8 @@ _UNIT_WORDS = (
     "mph|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|yrs?|yr|"
     "degrees?|deg|radians?|dollars?|cents?|units?|square|sq|cubic|grams?|kg|mg|"
     "liters?|litres?|ml|mL|Hz|kHz|MHz|GHz|kJ|eV|keV|MeV|kW|Pa|kPa|"
-    "calories|kcal|people|students|ways|points|books|marbles|apples|cookies|pages"
+    "calories|kcal|people|students|ways|points|books|marbles|apples|cookies|pages|"
+    "m/s|km/h|km/hr|mi/h|ft/s|m/s\\^2"
 )
 _UNIT_TAIL = re.compile(rf"(?<=[\d}}\s])\s*(?:(?:{_UNIT_WORDS})(?:\s*\^\s*\{{?-?\d+\}}?)?\s*)+$")
 _PLAIN_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -166,8 +168,8 @@ def matching_brace(s: str, open_index: int) -> int:
 
 
 def _strip_text_commands(s: str) -> str:
-    r"""``\text{ or }`` becomes a separator, a one-letter ``\mathrm{d}`` its letter, units go;
-    ``\text{ percent}`` stays a word (it becomes ``%``)."""
+    r"""``\text{ or }`` becomes a separator, a one-letter ``\mathrm{d}`` its letter, a word
+    before ``=`` a name, units go; ``\text{ percent}`` stays a word (it becomes ``%``)."""
     out: list[str] = []
     pos = 0
     for match in _TEXT_COMMAND.finditer(s):
@@ -187,6 +189,8 @@ def _strip_text_commands(s: str) -> str:
             out.append(" " + inner)
         elif not re.search(r"[A-Za-z]", inner) or (one_letter and not after_number):
             out.append(" " + inner + " ")
+        elif not after_number and re.fullmatch(r"[A-Za-z ]+", inner) and _NAMES_VALUE.match(s, pos):
+            out.append(" " + inner.replace(" ", "") + " ")  # \text{Total} = 20: a name
         else:
             # A word inside math is a unit or a remark: drop it with any power after it.
             unit_power = re.match(r"\s*\^\s*(\{[^}]*\}|-?\d)", s[pos:])

@@ -379,11 +379,12 @@ class _Parser:
             return INF
         if name in FUNCTIONS:
             return self.parse_function(FUNCTIONS[name])
-        if name in _ACCENTS:
+        if name in _ACCENTS:  # \\vec{v}, \\overline{AB}: one name
             inner = self.parse_braced()
-            if inner[0] != "sym":
+            letters = inner[1] if inner[0] == "mul" else (inner,)
+            if any(letter[0] != "sym" for letter in letters):
                 raise ParseError(f"{command} must decorate a variable")
-            return self.parse_symbol(f"{name}({inner[1]})")
+            return self.parse_symbol(f"{name}({''.join(letter[1] for letter in letters)})")
         if name in ("text", "mathbb", "end", "mbox") or not name.isalpha():
             raise ParseError(f"unsupported command {command}")
         return self.parse_symbol(name)
@@ -519,7 +520,20 @@ def _parse(raw: str) -> Node:
         raise ParseError(f"unexpected {parser.peek()[1]!r} after the answer")
     has_pm = r"\pm" in text or r"\mp" in text
     answers = [shaped for item in items for shaped in _shape_item(item, has_pm)]
-    return answers[0] if len(answers) == 1 else ("list", tuple(answers))
+    if len(answers) == 1:
+        return answers[0]
+    if _OR.search(text) and not _AND.search(text) and all(map(_is_solved, items, answers)):
+        return ("union", tuple(answers))  # x < -1 or x > 2
+    return ("list", tuple(answers))
+
+
+_OR = re.compile(r"\bor\b")
+_AND = re.compile(r"\band\b")
+
+
+def _is_solved(item: Node, answer: Node) -> bool:
+    """True when an inequality item became an interval."""
+    return item[0] == "rel" and answer[0] in ("tuple", "union")
 
 
 def _shape_item(node: Node, has_pm: bool) -> list[Node]:

@@ -37,6 +37,9 @@ PASS = {
         ("\\boxed{12}\n\nThis answer is consistent with the constraint.", "12"),
         (r"Answer: \boxed{8}", "8"),
         (r"Partial: \boxed{1}. Therefore, the final answer is $\dfrac{1}{2}$.", "0.5"),
+        (r"\boxed{310} so far. **Final answer:** 2,310", "2310"),
+        (r"\boxed{310} so far... The final answer is 2,310 dollars.", "2310"),
+        (r"Thus \boxed{4}, so the answer is **15**.", "15"),
     ],
     "value_over_name": [
         ("The smallest $k$ is 12.", "12"),
@@ -49,6 +52,10 @@ PASS = {
         ("The answer is that 7 people came to the party.", "7"),
         ("Therefore, the value of $n$ is $24$.", "24"),
         ("In total $N = 40$.", "40"),
+        (r"So $\overline{AB} = 5$.", "5"),
+        (r"So $\angle ABC = 30^\circ$.", "30"),
+        (r"$$\text{Total} = 5 \times 4 = 20$$", "20"),
+        (r"\boxed{\text{Area}=12}", "12"),
     ],
     "several_answers": [
         (r"So \boxed{-4, 3}.", r"\boxed{3} and \boxed{-4}"),
@@ -64,6 +71,9 @@ PASS = {
         ("The solutions are $x = 3$ and $x = -4$.", "3, -4"),
         ("So the pairs are $(1, 2)$ and $(2, 1)$.", "(1,2), (2,1)"),
         ("We get $a = 2$, and also $b = 5$.", "2, 5"),
+        ("We get $a = 4$ and $b = 1$.", "(4,1)"),
+        (r"So $x < 3$ or $x > 5$.", r"(-\infty,3)\cup(5,\infty)"),
+        (r"\boxed{x < 3 \text{ or } x > 5}", r"(-\infty,3)\cup(5,\infty)"),
     ],
     "numbers_in_text": [
         ("After adding 3 apples to 4 apples we have 7 apples.", "7"),
@@ -97,7 +107,7 @@ FAIL = {
     ],
     "several_answers": [
         ("(a) \\boxed{5}\n\n(b) \\boxed{8}", "5, 7"),
-        ("(a) \\boxed{5}\n\n(b) \\boxed{7}", "(5, 7)"),
+        ("(a) \\boxed{7}\n\n(b) \\boxed{5}", "(5, 7)"),
         (r"So \boxed{7}.", "5, 7"),
         (r"So \boxed{3}.", r"\boxed{3} and \boxed{-4}"),
         (r"$x = \boxed{3}$ or $x = \boxed{4}$", "-4, 3"),
@@ -105,12 +115,16 @@ FAIL = {
     "several_spans": [
         ("The solutions are $x = 3$ and $x = 4$.", "3, -4"),
         ("So the pairs are $(1, 2)$ and $(2, 2)$.", "(1,2), (2,1)"),
+        ("We get $a = 1$ and $b = 4$.", "(4,1)"),
+        (r"\boxed{x \le 3 \text{ or } x > 5}", r"(-\infty,3)\cup(5,\infty)"),
+        (r"\boxed{x > 3 \text{ and } x < 5}", r"(-\infty,3)\cup(5,\infty)"),
     ],
     "numbers_in_text": [
         ("The code is QWERTY7B", "7"),
         ("Call the point P2 and the line L3", "3"),
         ("She finished 5th in the race", "5"),
         ("Version 3.5x of the tool", "3"),
+        (r"\boxed{310} so far. The answer is not 2,310 dollars.", "2310"),
         ("A careful count gives 2,310 handshakes", "2.31"),
     ],
     "matrix_in_a_chain": [

@@ -4,60 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-from engine.generate.stages import Item
 from engine.metrics import Metrics
 from engine.pipeline import Emit
 from engine.records import Question, Sample
 from engine.specs import VerifySpec
+from engine.stages.items import Item
 from verifiers.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
 
-class VerifyStage:
-    """Item -> Item with ``sample.verdict`` set (None when the question has nothing to check).
-
-    Pools (math worker processes, code sandboxes) open on first use and close with the stage.
-    A verifier that raises yields ``infra_error``, never ``wrong_answer``.
-    """
-
-    name = "verify"
-    drop_on_stop = False
+class Verifiers:
+    """The verifiers of a job: math worker processes and code sandboxes, each opened on first
+    use and closed with this object. A verifier that raises yields ``infra_error``, never
+    ``wrong_answer``. Shared by the verify stage and, for early stop, the generate stage."""
 
     def __init__(self, spec: VerifySpec, metrics: Metrics):
         self.spec = spec
         self.metrics = metrics
-        self.concurrency = spec.concurrency
         self._stack = AsyncExitStack()
         self._pools: dict[str, Any] = {}
         self._opening: dict[str, asyncio.Lock] = {"math": asyncio.Lock(), "code": asyncio.Lock()}
 
-    async def __aenter__(self) -> VerifyStage:
+    async def __aenter__(self) -> Verifiers:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
 
-    async def process(self, item: Item, emit: Emit) -> None:
-        if item.sample.verdict is None:
-            await self.label(item.question, item.sample)
-        await emit(item)
-
     async def label(self, question: Question, sample: Sample) -> None:
         """Set ``sample.verdict`` (left None when there is nothing to check)."""
         if sample.completion is None:
             return
+        started = time.perf_counter()
         try:
             sample.verdict = await self.verify(question, sample)
         except Exception as error:  # a verifier bug or broken pool is infrastructure
             log.exception("verifier failed on %s/%d", sample.question_id, sample.sample_index)
             sample.verdict = Verdict("infra_error", detail=f"{type(error).__name__}: {error}")
         if sample.verdict is not None:
-            self.metrics.verdicts[sample.verdict.status] += 1
+            self.metrics.verify_seconds[sample.domain].observe(time.perf_counter() - started)
+            self.metrics.count_verdict(sample.domain, sample.verdict.status)
 
     async def verify(self, question: Question, sample: Sample) -> Verdict | None:
         completion = sample.completion or ""
@@ -78,7 +70,7 @@ class VerifyStage:
         )
 
     async def _verifier(self, name: str, open_: Callable[[], Awaitable[Any]]) -> Any:
-        """The verifier ``name``, opened once on first use; its pool closes with the stage."""
+        """The verifier ``name``, opened once on first use; its pool closes with this object."""
         if (verifier := self._pools.get(name)) is not None:
             return verifier
         async with self._opening[name]:
@@ -99,3 +91,19 @@ class VerifyStage:
         spec = self.spec.code
         pool = await self._stack.enter_async_context(open_pool(spec.sandbox, size=spec.pool_size))
         return CodeVerifier(pool)
+
+
+class VerifyStage:
+    """Item -> Item with ``sample.verdict`` set (already set by early stop: left as it is)."""
+
+    name = "verify"
+    drop_on_stop = False
+
+    def __init__(self, verifiers: Verifiers):
+        self.verifiers = verifiers
+        self.concurrency = verifiers.spec.concurrency
+
+    async def process(self, item: Item, emit: Emit) -> None:
+        if item.sample.verdict is None:
+            await self.verifiers.label(item.question, item.sample)
+        await emit(item)

@@ -1,122 +1,16 @@
-"""Pipeline stages that turn questions into samples: plan what is missing, then call the teacher."""
+"""Generate stage: one teacher call per unit of work, one sample per requested index."""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable, Iterator
 
 import msgspec
 
 from engine.backends.base import Backend, BackendError, Completion, GenerationRequest
 from engine.config import Recipe
-from engine.generate.prompts import question_seed, render, with_options
 from engine.metrics import Metrics
 from engine.pipeline import Emit
-from engine.records import Failure, Question, Sample, Teacher, Usage
-from engine.storage.output import DoneSet
-
-
-class Work(msgspec.Struct):
-    """One teacher request for one question; ``mcq_key`` is the correct letter after shuffling."""
-
-    question: Question
-    request: GenerationRequest
-    mcq_key: str | None = None
-
-
-class Item(msgspec.Struct):
-    """A sample with the question it answers, on its way to verification and the writer."""
-
-    question: Question
-    sample: Sample
-
-
-def contiguous_runs(indices: list[int], limit: int) -> Iterator[list[int]]:
-    """Split sorted indices into runs of consecutive values, each at most ``limit`` long."""
-    run: list[int] = []
-    for index in indices:
-        if run and (index != run[-1] + 1 or len(run) == limit):
-            yield run
-            run = []
-        run.append(index)
-    if run:
-        yield run
-
-
-class Tracker:
-    """Counts outstanding samples per question; tells ``on_complete`` the ordinal of each
-    question whose last sample has been written."""
-
-    def __init__(self, metrics: Metrics, on_complete: Callable[[int], None] | None = None):
-        self.metrics = metrics
-        self.on_complete = on_complete
-        self.pending: dict[str, list[int]] = {}  # question id -> [samples left, ordinal]
-
-    def expect(self, question_id: str, ordinal: int, samples: int) -> None:
-        self.pending[question_id] = [samples, ordinal]
-
-    def is_open(self, question_id: str) -> bool:
-        return question_id in self.pending
-
-    def written(self, question_id: str) -> None:
-        entry = self.pending[question_id]
-        entry[0] -= 1
-        if not entry[0]:
-            del self.pending[question_id]
-            self.metrics.questions_done += 1
-            if self.on_complete is not None:
-                self.on_complete(entry[1])
-
-
-class PlanStage:
-    """Question -> Work for the sample indices not yet in the output (exactly-once resume)."""
-
-    name = "plan"
-    concurrency = 1
-    drop_on_stop = True
-
-    def __init__(
-        self, recipe: Recipe, done: DoneSet, tracker: Tracker, max_n_per_request: int = 64
-    ):
-        self.recipe = recipe
-        self.done = done
-        self.tracker = tracker
-        self.position = 0  # ordinal of the next question: the stream is deterministic
-        self.max_n = max_n_per_request
-
-    async def process(self, question: Question, emit: Emit) -> None:
-        sampling = self.recipe.sampling
-        ordinal, self.position = self.position, self.position + 1
-        missing = self.done.missing(question.id, sampling.n, ordinal)
-        metrics = self.tracker.metrics
-        metrics.samples_skipped_resume += sampling.n - len(missing)
-        if not missing:
-            metrics.questions_done += 1
-            return
-        self.tracker.expect(question.id, ordinal, len(missing))
-        base = question_seed(self.recipe.job.seed, question.id)
-        if question.choices and self.recipe.verify.science.mode == "mcq":
-            for index in missing:  # options are shuffled per sample: one prompt each
-                await emit(self._mcq_work(question, base + index, index))
-            return
-        messages = render(self.recipe.prompt, question.problem)
-        for run in contiguous_runs(missing, self.max_n):
-            await emit(Work(question, self._request(messages, [base + i for i in run], run[0])))
-
-    def _request(self, messages, seeds: list[int], first_index: int) -> GenerationRequest:
-        s = self.recipe.sampling
-        return GenerationRequest(
-            messages, seeds, s.max_tokens, s.temperature, s.top_p, s.stop, first_index
-        )
-
-    def _mcq_work(self, question: Question, seed: int, index: int) -> Work:
-        from verifiers.mcq import shuffle_choices
-
-        options, key = shuffle_choices(question.choices or [], question.answer or "", seed)
-        messages = render(self.recipe.prompt, with_options(question, options))
-        return Work(question, self._request(messages, [seed], index), key)
-
-
-Label = Callable[[Question, Sample], Awaitable[None]]
+from engine.records import Failure, Sample, Teacher, Usage
+from engine.stages.items import Item, Work
+from engine.stages.verify import Verifiers
 
 
 def _take(sample: Sample, completion: Completion) -> None:
@@ -129,7 +23,8 @@ def _take(sample: Sample, completion: Completion) -> None:
 class GenerateStage:
     """Work -> one Item per sample: a completion, or a typed failure. Never drops a sample.
 
-    ``label`` (the verify stage's) lets early stop verify answers as they arrive.
+    With early stop (``sampling.stop_after_passed``), ``verifiers`` label answers as they
+    arrive, so sampling stops once enough have passed.
     """
 
     name = "generate"
@@ -141,24 +36,24 @@ class GenerateStage:
         backend: Backend,
         recipe_hash: str,
         metrics: Metrics,
-        label: Label | None = None,
+        verifiers: Verifiers | None = None,
     ):
         self.recipe = recipe
         self.backend = backend
-        self.label = label
+        self.verifiers = verifiers
         self.teacher = Teacher(backend.name, backend.model)
         self.recipe_hash = recipe_hash
         self.metrics = metrics
         self.concurrency = recipe.teacher.max_in_flight
 
     async def process(self, work: Work, emit: Emit) -> None:
-        if self.label is None or not self.recipe.sampling.stop_after_passed:
+        if self.verifiers is None or not self.recipe.sampling.stop_after_passed:
             for sample in await self._generate(work, work.request):
                 await emit(Item(work.question, sample))
         else:
-            await self._until_passed(work, emit, self.label)
+            await self._until_passed(work, emit, self.verifiers)
 
-    async def _until_passed(self, work: Work, emit: Emit, label: Label) -> None:
+    async def _until_passed(self, work: Work, emit: Emit, verifiers: Verifiers) -> None:
         """Early stop: sample in rounds of k, verifying as we go, until k answers passed; the
         samples never requested are recorded as ``early_stopped`` (teacher calls saved)."""
         k = self.recipe.sampling.stop_after_passed
@@ -177,7 +72,7 @@ class GenerateStage:
                 first_index=request.first_index + start,
             )
             for sample in await self._generate(work, round_):
-                await label(work.question, sample)
+                await verifiers.label(work.question, sample)
                 passed += sample.verdict is not None and sample.verdict.passed
                 await emit(Item(work.question, sample))
 
@@ -193,10 +88,13 @@ class GenerateStage:
                 sample.failure, sample.attempts = error.failure, error.attempts
                 samples.append(sample)
             return samples
+        self.metrics.request_seconds[self.teacher.model].observe(generation.latency_s)
+        tokens = self.metrics.completion_tokens_by_domain[work.question.domain]
         for completion in generation.completions:
             index = request.first_index + completion.index
             sample = self._sample(work, index, request.seeds[completion.index])
             _take(sample, completion)
+            tokens.observe(completion.completion_tokens)
             sample.latency_s = generation.latency_s
             sample.attempts = generation.attempts
             if completion.finish_reason == "length":

@@ -3,18 +3,14 @@ answer's length can be its score. Scores land in ``question.scores`` (their prov
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Awaitable, Callable
-
 from engine.backends.base import Backend, BackendError, Completion, GenerationRequest
-from engine.generate.prompts import question_seed, render, with_options
+from engine.funnel import Funnel
 from engine.pipeline import Emit
-from engine.records import Failure, Question, Score
+from engine.prompts import question_seed, render, with_options
+from engine.records import Failure, Question, Score, Unscored, UnscoredReason
 from engine.scoring.rating import NoRating, parse_rating
-from engine.scoring.spec import ScoreMethod, ScorerSpec, Unscored, UnscoredReason
-from engine.specs import PromptSpec
-
-OnUnscored = Callable[[Question, Unscored], Awaitable[None]]
+from engine.specs import PromptSpec, ScoreMethod, ScorerSpec
+from engine.stages.exclusions import Exclusions
 
 
 class ScoreStage:
@@ -22,21 +18,29 @@ class ScoreStage:
 
     Questions of other domains, and questions that already carry this stage's score (replayed
     after a restart), pass on unchanged without a request. A question that cannot be scored is
-    not emitted: it goes to ``on_unscored`` with the typed reason, so the caller can record it.
-    ``scored`` and ``unscored`` (by reason) count the outcomes for the funnel.
+    not emitted: it becomes an exclusion record with the typed reason.
     """
 
     name: str
     method: ScoreMethod
     drop_on_stop = True
 
-    def __init__(self, spec: ScorerSpec, backend: Backend, on_unscored: OnUnscored):
+    def __init__(self, spec: ScorerSpec, backend: Backend, exclusions: Exclusions):
         self.spec = spec
         self.backend = backend
-        self.on_unscored = on_unscored
+        self.exclusions = exclusions
         self.concurrency = spec.max_in_flight
+        self.funnel = Funnel()
         self.scored = 0
-        self.unscored: Counter[str] = Counter()
+
+    @property
+    def unscored(self) -> dict[str, int]:
+        """Questions left without a score, by reason."""
+        counts: dict[str, int] = {}
+        for outcomes in self.funnel.counts["score"].values():
+            for reason, amount in outcomes.items():
+                counts[reason] = counts.get(reason, 0) + amount
+        return counts
 
     async def process(self, question: Question, emit: Emit) -> None:
         if self.spec.method(question.domain) != self.method or any(
@@ -54,8 +58,8 @@ class ScoreStage:
         else:
             result = self.score(question, generation.completions[0])
         if isinstance(result, Unscored):
-            self.unscored[result.reason] += 1
-            await self.on_unscored(question, result)
+            self.funnel.count("score", question.domain, result.reason)
+            await self.exclusions.add(question, "score", result)
             return
         question.scores = [*question.scores, result]
         self.scored += 1
@@ -125,11 +129,11 @@ class LengthScorer(ScoreStage):
         return Score(self.name, float(tokens), f"{self.spec.model}: {how}")
 
 
-def scoring_stages(spec: ScorerSpec, backend: Backend, on_unscored: OnUnscored) -> list[ScoreStage]:
+def scoring_stages(spec: ScorerSpec, backend: Backend, exclusions: Exclusions) -> list[ScoreStage]:
     """The stages the spec's methods need, difficulty before length; none when nothing is scored."""
     used = set(spec.methods.values())
     return [
-        stage(spec, backend, on_unscored)
+        stage(spec, backend, exclusions)
         for stage in (DifficultyScorer, LengthScorer)
         if stage.method in used
     ]

@@ -611,6 +611,8 @@ TRACE_PASS: dict[str, list[tuple[str, str]]] = {
         (r"\boxed{310} so far. **Final answer:** 2,310", "2310"),
         (r"\boxed{310} so far... The final answer is 2,310 dollars.", "2310"),
         (r"Thus \boxed{4}, so the answer is **15**.", "15"),
+        (r"First \boxed{0}. The final answer is $\begin{pmatrix} -2 \\ 7 \end{pmatrix}$.",
+         r"\begin{pmatrix} -2 \\ 7 \end{pmatrix}"),
     ],
     "value_over_name": [
         ("The smallest $k$ is 12.", "12"),

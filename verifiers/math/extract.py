@@ -150,7 +150,9 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
 
 def _has_prose(text: str) -> bool:
     """True when a short text has words beyond math names: "I think 42", not "3\\sqrt{2}"."""
-    without_commands = re.sub(r"\\(?:text|mbox|mathrm)\{[^}]*\}|\\[a-zA-Z]+", " ", text)
+    without_commands = re.sub(
+        r"\\(?:text|mbox|mathrm|begin|end)\s*\{[^}]*\}|\\[a-zA-Z]+", " ", text
+    )
     words = re.findall(r"[A-Za-z]{3,}", without_commands)
     return any(word.lower() not in _MATH_WORDS for word in words)
 

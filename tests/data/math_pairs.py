@@ -677,6 +677,8 @@ TRACE_FAIL: dict[str, list[tuple[str, str]]] = {
         ("The smallest $k$ is 12.", "k"),
         ("The answer is 3 apples and 4 oranges.", "3"),
         ("So the minimum of $f(x)$ is 3.", "f(x)"),
+        ("The smallest $k$ is not 12.", "12"),
+        ("The answer is not 7 people.", "7"),
     ],
     "several_answers": [
         ("(a) \\boxed{5}\n\n(b) \\boxed{8}", "5, 7"),

@@ -56,6 +56,7 @@ _NUMBER = re.compile(
 )
 # A span that only names the unknown: k, x_1, f(x), a_{n}.
 _LONE_NAME = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?(?:\([^()]*\))?'?")
+_NEGATION = re.compile(r"\b(?:not|never|no|cannot|isn't|can't|wrong|incorrect)\b", re.I)
 _MARKDOWN = re.compile(r"\*\*|__|`")
 _SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|[!?;\n]")
 _BARE_ANSWER_CHARS = 120
@@ -172,6 +173,8 @@ def _value_after_name(text: str, span: re.Match[str]) -> str | None:
     rest = text[span.end() :]
     end = _SENTENCE_END.search(rest)
     sentence = rest[: end.start()] if end else rest
+    if _NEGATION.search(sentence):
+        return None
     value = _MATH_SPAN.search(sentence) or _NUMBER.search(sentence)
     if value is None:
         return None
@@ -181,7 +184,7 @@ def _value_after_name(text: str, span: re.Match[str]) -> str | None:
 
 def _number_in_prose(value: str) -> str | None:
     """The one number of a prose answer ("Bob left 5 minutes later"), if it has one."""
-    if not _has_prose(value) or _MATH_SPAN.search(value):
+    if not _has_prose(value) or _MATH_SPAN.search(value) or _NEGATION.search(value):
         return None
     numbers = _NUMBER.findall(value)
     return numbers[0] if len(numbers) == 1 else None

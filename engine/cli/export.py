@@ -33,7 +33,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from engine.export import FileType, Format, OverCutoff
+    from engine.specs import ExportFiles, ExportFormat, OverCutoff
 
     p = sub.add_parser(
         "export",
@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("outdir")
     p.add_argument("dest")
     p.add_argument("--config", help="a TOML file (a recipe or export config) with [export]")
-    p.add_argument("--format", choices=get_args(Format), help="default: messages")
-    p.add_argument("--files", choices=get_args(FileType), help="data files (default: parquet)")
+    p.add_argument("--format", choices=get_args(ExportFormat), help="default: messages")
+    p.add_argument("--files", choices=get_args(ExportFiles), help="data files (default: parquet)")
     p.add_argument("--answer-filter", choices=["none", "passed", "majority"])
     p.add_argument("--keep-truncated", action="store_true", default=None)
     p.add_argument("--preset", help="training preset or preset .toml (default: ot3-7b)")

@@ -11,16 +11,14 @@ compressed) or plain JSONL, the two that LLaMA-Factory, TRL and ``datasets`` all
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.records import Message, Sample
-
-Format = Literal["llamafactory", "trl", "sharegpt", "messages"]
-FileType = Literal["parquet", "jsonl"]
+from engine.specs import ExportFiles, ExportFormat
 
 SHAREGPT_ROLE = {"system": "system", "user": "human", "assistant": "gpt"}
 SHAREGPT_TAGS = {  # dataset_info.json `tags` of LLaMA-Factory's sharegpt formatting
@@ -54,12 +52,12 @@ METADATA = pa.schema(
 )
 
 
-def column(fmt: Format) -> str:
+def column(fmt: ExportFormat) -> str:
     """The conversation column of a format."""
     return "conversations" if fmt in ("sharegpt", "llamafactory") else "messages"
 
 
-def schema(fmt: Format) -> pa.Schema:
+def schema(fmt: ExportFormat) -> pa.Schema:
     """The columns of every row of ``fmt``, in order."""
     style = "sharegpt" if column(fmt) == "conversations" else "messages"
     conversation = pa.field(column(fmt), pa.list_(_TURN[style]))
@@ -68,7 +66,7 @@ def schema(fmt: Format) -> pa.Schema:
     return pa.schema([conversation, *METADATA])
 
 
-def row(fmt: Format, sample: Sample, messages: list[Message], tokens: int, cut: bool) -> dict:
+def row(fmt: ExportFormat, sample: Sample, messages: list[Message], tokens: int, cut: bool) -> dict:
     """One exported record; ``messages`` is the conversation with the assistant turn."""
     if column(fmt) == "conversations":
         turns: list[dict[str, str]] = [
@@ -101,7 +99,7 @@ class DataWriter:
     """Rows into ``{name}-{seq:05d}.{parquet|jsonl}`` files of at most ``shard_records`` rows."""
 
     def __init__(
-        self, directory: Path, name: str, files: FileType, table: pa.Schema, shard_records: int
+        self, directory: Path, name: str, files: ExportFiles, table: pa.Schema, shard_records: int
     ):
         self.directory = directory
         self.name = name

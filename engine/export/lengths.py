@@ -18,9 +18,9 @@ from typing import Literal
 import msgspec
 
 from engine.records import Message
+from engine.specs import OverCutoff
 from engine.tokenizer import TokenCounter
 
-OverCutoff = Literal["drop", "keep", "cut"]
 EDGES = (512, 1024, 2048, 4096, 8192, 16384, 32768)  # histogram bucket tops, in tokens
 
 

@@ -24,6 +24,7 @@ from engine.export import formats
 from engine.export.lengths import LengthPolicy, LengthReport
 from engine.export.spec import ExportError, ExportSpec
 from engine.records import Domain, Manifest, Message, Sample
+from engine.specs import ExportFormat
 from engine.storage import shards
 from engine.storage.output import MANIFEST, DoneSet
 from engine.storage.reader import RecordError, read_records
@@ -40,7 +41,7 @@ class ExportReport(msgspec.Struct):
     """What an export read and wrote, and what it left out and why."""
 
     dest: str
-    format: formats.Format
+    format: ExportFormat
     records_in: int
     records_out: int
     dropped: dict[str, int]

@@ -108,5 +108,5 @@ def test_a_recipe_may_carry_its_export_settings():
         "trl",
         "cut",
     )
-    with pytest.raises(ConfigError, match="r.toml: export.format: invalid enum value 'csv'"):
+    with pytest.raises(ConfigError, match=r"r\.toml: export\.format: invalid enum value 'csv'"):
         parse_recipe(BASE + '[export]\nformat = "csv"\n', "r.toml")

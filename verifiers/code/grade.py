@@ -71,7 +71,7 @@ class CodeVerifier:
         suite = parse_tests(tests)
         if isinstance(suite, CheckTests):
             language = "python"  # function-call tests call Python functions
-        extracted = extract_program(response, language)
+        extracted = extract_program(response, language, suite.entry)
         if extracted is None:
             wanted = f" {language}" if language else ""
             return Verdict("no_answer", method="fenced_block", detail=f"no{wanted} code block")

@@ -16,10 +16,13 @@ a returned object whose class (defined by the solution) overrides ``==`` is refu
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from typing import Any
 
 import msgspec
+
+from verifiers.code.extract import Entry
 
 LEETCODE_MODULES = (
     "typing", "collections", "heapq", "itertools", "functools", "math", "bisect", "string",
@@ -47,13 +50,19 @@ class StdioCase(msgspec.Struct, frozen=True):
 class StdioTests(msgspec.Struct, frozen=True):
     cases: list[StdioCase]
 
+    @property
+    def entry(self) -> Entry:
+        return Entry(reads_input=True)
+
 
 class CheckTests(msgspec.Struct, frozen=True):
-    """Python test code run in the solution's namespace; ``asserts`` counts its assert lines."""
+    """Python test code run in the solution's namespace; ``asserts`` counts its assert lines,
+    ``entry`` holds the names it uses without defining them (what the solution must define)."""
 
     code: str
     prelude: str
     asserts: int
+    entry: Entry
 
 
 TestSuite = StdioTests | CheckTests
@@ -106,11 +115,27 @@ def _check_tests(code: str, prelude: str, field: str) -> CheckTests:
         tree = ast.parse(code)
     except SyntaxError as error:
         raise TestFormatError(f"{field}: line {error.lineno}: {error.msg}") from error
+    entry = Entry(names=_free_names(tree))
     rewriter = _AssertRewriter()
     tree = ast.fix_missing_locations(rewriter.visit(tree))
     if rewriter.count == 0:
         raise TestFormatError(f"{field}: the test code has no assert")
-    return CheckTests(ast.unparse(tree), prelude, rewriter.count)
+    return CheckTests(ast.unparse(tree), prelude, rewriter.count, entry)
+
+
+def _free_names(tree: ast.Module) -> frozenset[str]:
+    """Names the code reads but never binds, builtins aside: what it expects to be given."""
+    read, bound = set(), set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).partition(".")[0])
+    return frozenset(read - bound)
 
 
 class _AssertRewriter(ast.NodeTransformer):

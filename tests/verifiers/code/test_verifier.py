@@ -131,7 +131,8 @@ async def test_program_time_limit_spans_all_tests(docker_pool: Pool) -> None:
     budget = CodeVerifier(docker_pool, limits=Limits(time_s=1, wall_s=2), program_time_s=1.0)
     verdict = await budget.verify(py(source), tests)
     assert verdict.status == "timeout" and "program time limit" in verdict.detail
-    assert verdict.test_index is not None and 2 <= verdict.test_index <= 4
+    # 0.3 s of sleep each: however fast the machine, a fourth test cannot end within 1 s
+    assert verdict.test_index is not None and verdict.test_index <= 3
 
 
 async def test_limits_scaled_to_a_reference_solution(verifier: CodeVerifier) -> None:

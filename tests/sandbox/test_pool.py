@@ -120,6 +120,35 @@ async def test_cpu_time_limit(pool: Pool) -> None:
     assert 0.5 <= result.cpu_s <= 2.5, result
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        Program("python", "if input() == 'spin':\n    while True:\n        pass\nprint('free')"),
+        Program(
+            "cpp",
+            "#include <iostream>\n#include <string>\nint main() { std::string s; std::cin >> s;\n"
+            '  volatile long n = 0; if (s == "spin") for (;;) ++n; std::cout << "free\\n"; }',
+        ),
+    ],
+    ids=["python", "cpp"],
+)
+async def test_a_cpu_limit_below_a_second_is_kept(pool: Pool, program: Program) -> None:
+    """RLIMIT_CPU counts whole seconds; the runner ends a 0.2 s busy loop at about 0.2 s of
+    CPU (well before the 1 s the kernel would allow), and its runner serves the next input."""
+    limits = Limits(time_s=0.2, wall_s=20)  # a generous wall clock: only CPU time can end it
+    batch = await pool.run_batch(program, ["spin\n", "rest\n"], limits)
+    spun, rested = batch.runs
+    assert (spun.status, spun.detail) == ("timeout", "CPU time limit of 0.2 s exceeded"), spun
+    assert 0.18 <= spun.cpu_s < 0.6, spun
+    assert (rested.status, rested.stdout, rested.worker) == ("ok", "free\n", spun.worker)
+
+
+async def test_a_cpu_limit_is_not_a_wall_limit(pool: Pool) -> None:
+    program = Program("python", "import time\ntime.sleep(0.6)\nprint('slept')")
+    result = await pool.run(program, limits=Limits(time_s=0.2, wall_s=20))
+    assert (result.status, result.stdout) == ("ok", "slept\n"), result
+
+
 async def test_wall_time_limit(pool: Pool) -> None:
     result = await pool.run(Program("python", "import time\ntime.sleep(30)"), limits=TIGHT)
     assert result.status == "timeout" and "wall" in result.detail

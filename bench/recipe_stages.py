@@ -30,11 +30,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.decont import Decontaminator, DecontSpec  # noqa: E402
+from engine.decont import Decontaminator  # noqa: E402
 from engine.decont.text import joined, words  # noqa: E402
-from engine.dedup import Dedup, DedupSpec  # noqa: E402
+from engine.dedup import Dedup  # noqa: E402
 from engine.records import Question  # noqa: E402
-from engine.sources import FieldMap, Source, SourceSpec  # noqa: E402
+from engine.sources import Source  # noqa: E402
+from engine.specs import (  # noqa: E402
+    DecontSpec,
+    DedupSpec,
+    FieldMap,
+    SourceSpec,
+)
 
 BATCH = 512
 SAMPLE = 2000  # questions timed through each baseline

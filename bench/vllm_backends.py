@@ -32,8 +32,8 @@ from engine.backends.openai_http import OpenAIBackend  # noqa: E402
 from engine.backends.replicas import ReplicaSet  # noqa: E402
 from engine.backends.vllm_inproc import VLLMBackend  # noqa: E402
 from engine.backends.vllm_metrics import ServerLoad, parse_vllm_metrics  # noqa: E402
-from engine.config import TeacherSpec  # noqa: E402
 from engine.records import Message  # noqa: E402
+from engine.specs import TeacherSpec  # noqa: E402
 from tests.vllm_support import harness  # noqa: E402
 from tests.vllm_support.load import drive  # noqa: E402
 

@@ -9,27 +9,31 @@ import hashlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated, TypeVar
 
 import msgspec
 
-from engine.decont import DecontSpec
-from engine.dedup import DedupSpec
-from engine.mixing import MixSpec
-from engine.scoring.spec import ScorerSpec
-from engine.select import SelectSpec
-from engine.sources import SourceSpec
+from engine.errors import ConfigError
+from engine.overrides import apply as apply_overrides
 from engine.specs import (
+    DecontSpec,
+    DedupSpec,
     JobSpec,
     LimitsSpec,
-    MockTeacherSpec,
+    MixSpec,
     OutputSpec,
     PromptSpec,
     SamplingSpec,
+    ScorerSpec,
+    SelectSpec,
+    SourceSpec,
     Spec,
     TeacherSpec,
     VerifySpec,
 )
+from engine.testing.options import MockOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,15 +42,18 @@ else:  # pragma: no cover
 
 
 class Recipe(Spec):
+    """A whole recipe file: where questions come from, how they are curated, sampled, verified
+    and written."""
+
     teacher: TeacherSpec
     output: OutputSpec
-    sources: list[SourceSpec]
+    sources: Annotated[list[SourceSpec], msgspec.Meta(min_length=1)]
     job: JobSpec = msgspec.field(default_factory=JobSpec)
     prompt: PromptSpec = msgspec.field(default_factory=PromptSpec)
     sampling: SamplingSpec = msgspec.field(default_factory=SamplingSpec)
     verify: VerifySpec = msgspec.field(default_factory=VerifySpec)
     limits: LimitsSpec = msgspec.field(default_factory=LimitsSpec)
-    mock_teacher: MockTeacherSpec | None = None
+    mock_teacher: MockOptions | None = None
     mix: MixSpec | None = None
     decont: DecontSpec | None = None
     dedup: DedupSpec | None = None
@@ -104,17 +111,19 @@ def _digest(value: object) -> str:
     return hashlib.blake2b(msgspec.json.encode(value), digest_size=8).hexdigest()
 
 
-class ConfigError(ValueError):
-    """A recipe that cannot be used; the message names the file and the key path."""
-
-
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]+)`")
 _MISSING = re.compile(r"Object missing required field `(?P<key>[^`]+)`")
+_BOUND = re.compile(r"Expected `\w+` (?P<op>>=|<=|>|<) (?P<bound>\S+)$")
+_LENGTH = re.compile(r"Expected `(?P<kind>str|array|object)` of length >= 1$")
+_BOUND_WORDS = {">=": "at least", "<=": "at most", ">": "greater than", "<": "less than"}
+_FIELD_FIRST = re.compile(r"^(?P<field>\w+): ")
+T = TypeVar("T")
 
 
-def _describe(error: msgspec.ValidationError) -> str:
-    """Turn msgspec's message into ``key.path: what is wrong``."""
+def _describe(error: msgspec.ValidationError, kind: type) -> str:
+    """Turn msgspec's message into ``key.path: what is wrong`` in words a user reads: bounds
+    as "must be at least 1", enums with the valid values."""
     message = str(error)
     match = _PATH.search(message)
     path = match["path"] if match else ""
@@ -123,49 +132,71 @@ def _describe(error: msgspec.ValidationError) -> str:
         if found := pattern.match(message):
             key = f"{path}.{found['key']}" if path else found["key"]
             return f"{key}: {what}"
+    if found := _BOUND.match(message):
+        message = f"must be {_BOUND_WORDS[found['op']]} {found['bound']}"
+    elif found := _LENGTH.match(message):
+        message = "must not be empty"
+    elif message.startswith("Invalid enum value") and (choices := _choices(kind, path)):
+        message = f"{message}; valid: {', '.join(map(repr, choices))}"
+    elif (found := _FIELD_FIRST.match(message)) and path:  # a check of one field of a section
+        path, message = f"{path}.{found['field']}", message[found.end() :]
     message = message[0].lower() + message[1:]
     return f"{path}: {message.replace('`', '')}" if path else message.replace("`", "")
 
 
-def parse_recipe(text: str, name: str = "<recipe>") -> Recipe:
-    """Decode and validate a TOML recipe (relative paths in it are relative to the cwd)."""
+def _choices(kind: type, path: str) -> list[str]:
+    """The values a Literal field at ``path`` (``a.b[2].c``) of ``kind`` admits."""
+    info: object = msgspec.inspect.type_info(kind)
+    for part in re.findall(r"\w+|\[\d+\]", path):
+        info = _unwrap(info)
+        if part.startswith("["):
+            info = getattr(info, "item_type", None)
+        elif isinstance(info, msgspec.inspect.StructType):
+            info = next((f.type for f in info.fields if f.encode_name == part), None)
+        elif isinstance(info, msgspec.inspect.DictType):
+            info = info.value_type
+        else:
+            return []
+    info = _unwrap(info)
+    return list(info.values) if isinstance(info, msgspec.inspect.LiteralType) else []
+
+
+def _unwrap(info: object) -> object:
+    """The one non-None member of an optional type, constraints stripped."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        members = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        info = members[0] if len(members) == 1 else info
+    return info
+
+
+def decode(data: object, kind: type[T], name: str) -> T:
+    """Validate already-parsed config data as ``kind``; a ConfigError names ``name`` and the key."""
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{name}: {_describe(e, kind)}") from None
+
+
+def parse_recipe(text: str, name: str = "<recipe>", overrides: Sequence[str] = ()) -> Recipe:
+    """Decode and validate a TOML recipe (relative paths in it are relative to the cwd), with
+    ``section.key=VALUE`` overrides applied first (engine.overrides)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{name}: {e}") from None
-    return recipe_from_dict(data, name)
+    return recipe_from_dict(apply_overrides(data, list(overrides)), name)
 
 
 def recipe_from_dict(data: dict[str, object], name: str = "<recipe>") -> Recipe:
     """Validate an already-parsed recipe (e.g. a TOML file with overrides applied)."""
-    try:
-        recipe = msgspec.convert(data, Recipe)
-    except msgspec.ValidationError as e:
-        raise ConfigError(f"{name}: {_describe(e)}") from None
-    _check(recipe, name)
-    return recipe
+    return decode(data, Recipe, name)
 
 
-def load_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Read and validate a recipe file."""
+def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
+    """Read and validate a recipe file, with overrides applied."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    return parse_recipe(text, path.name)
-
-
-def _check(recipe: Recipe, name: str) -> None:
-    """Semantic checks msgspec types cannot express."""
-    problems = []
-    if recipe.sampling.n < 1:
-        problems.append("sampling.n: must be at least 1")
-    if "{problem}" not in recipe.prompt.user:
-        problems.append("prompt.user: must contain {problem}")
-    if recipe.teacher.min_in_flight > recipe.teacher.max_in_flight:
-        problems.append("teacher.min_in_flight: larger than teacher.max_in_flight")
-    if not recipe.sources:
-        problems.append("sources: at least one source is required")
-    if problems:
-        raise ConfigError("\n".join(f"{name}: {p}" for p in problems))
+    return parse_recipe(text, path.name, overrides)

@@ -19,11 +19,11 @@ from typing import Literal, get_args
 import msgspec
 
 from engine.answer_filter import AnswerPolicy, Votes
-from engine.config import OutputSpec
-from engine.records import Domain, Message, Sample
+from engine.records import Domain, Manifest, Message, Sample
+from engine.specs import OutputSpec
 from engine.storage import shards
-from engine.storage.output import MANIFEST, DoneSet, Manifest
-from engine.storage.shards import ShardWriter, sample_label
+from engine.storage.outcomes import Outcome
+from engine.storage.output import MANIFEST, DoneSet, Stream
 
 
 class ExportSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -135,7 +135,7 @@ async def export(outdir: Path, dest: Path, spec: ExportSpec) -> ExportReport:
         flush_records=min(1024, spec.shard_records),
         zstd_level=spec.zstd_level,
     )
-    writer = ShardWriter(staging, spec.name, 0, output, 0)
+    writer = Stream(staging, spec.name).writer(output)
     dropped: Counter[str] = Counter()
     domains_in: Counter[str] = Counter()
     domains_out: Counter[str] = Counter()
@@ -145,8 +145,8 @@ async def export(outdir: Path, dest: Path, spec: ExportSpec) -> ExportReport:
             dropped[f"answer_filter:{rejection.reason}"] += 1
             continue
         record = training_record(sample)
-        label = sample_label(sample.domain, record.verdict, None)
-        await writer.write(_encode(record) + b"\n", sample.key, label)
+        outcome = Outcome.of_sample(sample.domain, record.verdict, None)
+        await writer.write(_encode(record) + b"\n", sample.key, outcome)
         domains_out[sample.domain] += 1
     await writer.close()
     staging.mkdir(parents=True, exist_ok=True)  # an export of nothing is an empty directory

@@ -14,22 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-import msgspec
-
-from engine.records import Domain, Question
-from engine.sources import Source, SourceSpec
-
-
-class MixSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``quotas``: the most questions taken per domain (a domain not listed is not capped)."""
-
-    quotas: dict[Domain, int] = {}
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for domain, quota in self.quotas.items():
-            if quota < 0:
-                raise ValueError(f"mixing quota for {domain!r} must be >= 0, got {quota}")
+from engine.records import Question
+from engine.sources import Source
+from engine.specs import MixSpec, SourceSpec
 
 
 class MixInput(Protocol):

@@ -10,6 +10,7 @@ import msgspec
 from verifiers.verdict import Verdict
 
 Domain = Literal["math", "code", "science"]
+DOMAINS: tuple[Domain, ...] = ("math", "code", "science")
 
 
 class Score(msgspec.Struct, omit_defaults=True):
@@ -106,3 +107,94 @@ class Sample(msgspec.Struct):
     @property
     def key(self) -> tuple[str, int, str]:
         return (self.question_id, self.sample_index, self.recipe_hash)
+
+
+# Exclusions: a question dropped before sampling, with the typed reason of the stage that did it.
+
+
+class Contamination(msgspec.Struct, kw_only=True, tag="contamination"):
+    """Why a question was dropped: which benchmark item it matched, how, and the evidence."""
+
+    question_id: str
+    benchmark: str
+    item_id: str
+    method: Literal["ngram", "fuzzy"]
+    score: float  # shared n-grams (ngram) or fuzzy ratio 0-100 (fuzzy)
+    evidence: str  # the first shared n-gram, or the opening of the benchmark problem
+
+
+class Duplicate(msgspec.Struct, kw_only=True, tag="duplicate"):
+    """Why a question was dropped: the kept question it repeats, and how closely."""
+
+    question_id: str
+    kept_id: str
+    method: Literal["exact", "near"]
+    similarity: float  # 1.0 for exact, else the estimated Jaccard similarity
+
+
+UnscoredReason = Literal[
+    "backend",  # the scorer request failed for good (see ``failure``)
+    "truncated",  # the rating reply hit rating_max_tokens before its rating
+    "no_rating",  # the reply holds no number on the scale
+    "out_of_range",  # the reply gives a rating off the scale
+    "unfinished_thinking",  # the reply ends inside a <think> block
+    "empty",  # the sampled answer is empty (length scorer)
+]
+
+
+class Unscored(msgspec.Struct, kw_only=True, tag="unscored"):
+    """Why a question got no score from a scoring stage."""
+
+    question_id: str
+    stage: str
+    reason: UnscoredReason
+    detail: str = ""
+    failure: Failure | None = None
+
+
+NotSelectedReason = Literal["below_top_n", "no_score"]
+
+
+class NotSelected(msgspec.Struct, kw_only=True, tag="not_selected"):
+    """Why a question did not make the top-N selection."""
+
+    question_id: str
+    domain: Domain
+    reason: NotSelectedReason
+    score: float | None = None
+    detail: str = ""
+
+
+Reason = Contamination | Duplicate | Unscored | NotSelected
+
+ExclusionStage = Literal["decont", "dedup", "score", "select"]
+
+
+class Excluded(msgspec.Struct, omit_defaults=True):
+    """An exclusion record (``NAME_excluded`` shards): the question, the stage, the reason."""
+
+    question_id: str
+    domain: Domain
+    source: str
+    stage: ExclusionStage
+    reason: Reason
+    problem: str
+
+
+JobState = Literal["running", "finished", "interrupted", "failed"]
+
+
+class Manifest(msgspec.Struct, omit_defaults=True):
+    """``manifest.json``: the recipe that made the output, its state and counts."""
+
+    name: str
+    recipe_hash: str
+    recipe: dict[str, Any]
+    state: JobState = "running"
+    created: float = 0.0
+    updated: float = 0.0
+    previous_hashes: list[str] = []
+    records: int = 0
+    shards: int = 0
+    outcomes: dict[str, int] = {}
+    funnel: dict[str, Any] = {}

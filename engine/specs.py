@@ -1,10 +1,26 @@
-"""Recipe sections as msgspec Structs: unknown keys are errors, defaults fill the rest."""
+"""Every config section as a msgspec Struct on one base: unknown keys are errors, value ranges
+live in the types, defaults fill the rest. Decoded once, at the edge (engine.config)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
+
+from engine.records import Domain
+from engine.scoring.rubric import RUBRIC_SYSTEM, RUBRIC_USER
+
+# Value ranges, named once. Upper bounds keep a typo (1e9 in flight, n = 10**30) from exhausting
+# memory or file descriptors instead of failing at the edge.
+Count = Annotated[int, Meta(ge=1, le=1 << 20)]
+NonNegative = Annotated[int, Meta(ge=0)]
+Seconds = Annotated[float, Meta(gt=0)]
+NonNegativeFloat = Annotated[float, Meta(ge=0)]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+Tokens = Annotated[int, Meta(ge=1, le=10_000_000)]
+InFlight = Annotated[int, Meta(ge=1, le=65_536)]
+Name = Annotated[str, Meta(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
 class Spec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -12,9 +28,9 @@ class Spec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class JobSpec(Spec):
-    name: str = "job"
+    name: Name = "job"
     seed: int = 0
-    worker: int = 0
+    worker: NonNegative = 0
 
 
 class PromptSpec(Spec):
@@ -23,58 +39,70 @@ class PromptSpec(Spec):
     system: str = ""
     user: str = "{problem}"
 
+    def __post_init__(self) -> None:
+        if "{problem}" not in self.user:
+            raise ValueError("user: must contain {problem}")
+
 
 class TeacherSpec(Spec):
     """A teacher backend and its limits. ``api_key_env`` names an environment variable."""
 
-    model: str
+    model: Annotated[str, Meta(min_length=1)]
     backend: Literal["openai", "vllm"] = "openai"
     base_url: str = "http://127.0.0.1:8000/v1"
     api: Literal["chat", "completions"] = "chat"
     api_key_env: str | None = None
-    rpm: int = 0
-    tpm: int = 0
-    max_in_flight: int = 256
-    min_in_flight: int = 1
+    rpm: NonNegative = 0
+    tpm: NonNegative = 0
+    max_in_flight: InFlight = 256
+    min_in_flight: InFlight = 1
     native_n: bool = True
-    request_timeout_s: float = 600.0
-    connect_timeout_s: float = 10.0
-    max_attempts: int = 8
-    rate_limit_patience_s: float = 900.0
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 60.0
+    request_timeout_s: Seconds = 600.0
+    connect_timeout_s: Seconds = 10.0
+    max_attempts: Annotated[int, Meta(ge=1, le=1000)] = 8
+    rate_limit_patience_s: NonNegativeFloat = 900.0
+    backoff_base_s: NonNegativeFloat = 0.5
+    backoff_max_s: NonNegativeFloat = 60.0
     extra_body: dict[str, object] = {}
     engine_args: dict[str, object] = {}  # backend "vllm": AsyncEngineArgs (dtype, max_model_len..)
     base_urls: list[str] = []  # data-parallel replicas, load balanced; replaces base_url
     server_metrics: Literal["none", "vllm"] = "none"  # steer in-flight by each server's /metrics
-    health_interval_s: float = 2.0  # replicas: /health probe period
+    health_interval_s: Seconds = 2.0  # replicas: /health probe period
+    price_input_per_m: NonNegativeFloat = 0.0  # USD per million prompt tokens (live cost)
+    price_output_per_m: NonNegativeFloat = 0.0  # USD per million completion tokens
+
+    def __post_init__(self) -> None:
+        if self.min_in_flight > self.max_in_flight:
+            raise ValueError(
+                f"min_in_flight: {self.min_in_flight} is larger than max_in_flight "
+                f"({self.max_in_flight})"
+            )
 
 
 class SamplingSpec(Spec):
     """How answers are sampled. Sample ``i`` of a question gets seed ``question_seed + i``."""
 
-    n: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_tokens: int = 4096
+    n: Annotated[int, Meta(ge=1, le=4096)] = 16
+    temperature: Annotated[float, Meta(ge=0)] = 1.0
+    top_p: Annotated[float, Meta(gt=0, le=1)] = 1.0
+    max_tokens: Tokens = 4096
     stop: list[str] = []
-    seed_policy: Literal["per_sample", "none"] = "per_sample"
     on_truncation: Literal["keep", "retry", "drop"] = "keep"
-    truncation_retry_factor: float = 2.0
-    truncation_max_tokens: int = 32768
-    stop_after_passed: int = 0  # early stop: sample in rounds of k until k answers passed
+    truncation_retry_factor: Annotated[float, Meta(gt=1)] = 2.0
+    truncation_max_tokens: Tokens = 32768
+    stop_after_passed: NonNegative = 0  # early stop: sample in rounds of k until k answers passed
 
 
 class MathVerifySpec(Spec):
     enabled: bool = True
-    timeout_s: float = 5.0
-    workers: int | None = None
+    timeout_s: Seconds = 5.0
+    workers: Annotated[int, Meta(ge=1, le=256)] | None = None
 
 
 class CodeVerifySpec(Spec):
     enabled: bool = True
     sandbox: Literal["auto", "docker", "local"] = "auto"
-    pool_size: int | None = None
+    pool_size: Annotated[int, Meta(ge=1, le=256)] | None = None
 
 
 class ScienceVerifySpec(Spec):
@@ -85,29 +113,139 @@ class VerifySpec(Spec):
     math: MathVerifySpec = msgspec.field(default_factory=MathVerifySpec)
     code: CodeVerifySpec = msgspec.field(default_factory=CodeVerifySpec)
     science: ScienceVerifySpec = msgspec.field(default_factory=ScienceVerifySpec)
-    concurrency: int = 64
+    concurrency: Annotated[int, Meta(ge=1, le=4096)] = 64
 
 
 class OutputSpec(Spec):
-    dir: str
-    shard_records: int = 100_000
-    shard_bytes: int = 512 * 2**20
-    flush_records: int = 512
-    flush_seconds: float = 2.0
-    zstd_level: int = 3
+    dir: Annotated[str, Meta(min_length=1)]
+    shard_records: Count = 100_000
+    shard_bytes: Annotated[int, Meta(ge=4096)] = 512 * 2**20
+    flush_records: Count = 512
+    flush_seconds: Seconds = 2.0
+    zstd_level: Annotated[int, Meta(ge=-7, le=22)] = 3
     fsync: Literal["flush", "close", "never"] = "close"
 
 
 class LimitsSpec(Spec):
-    max_questions: int = 0
-    queue_size: int = 512
+    max_questions: NonNegative = 0
+    queue_size: Annotated[int, Meta(ge=1, le=1 << 20)] = 512
 
 
-class MockTeacherSpec(Spec):
-    """Start the project's mock teacher for this job (offline demos and tests)."""
+class FieldMap(Spec):
+    """Which row field feeds each Question field; dotted paths reach into nested values ("a.b").
 
-    answer_key: bool = True
-    correct_rate: float = 0.7
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0
-    tokens_per_s: float = 0.0
+    ``problem`` must be present in every row. ``answer``, ``tests`` and ``choices`` are read when
+    the row has them. ``id``, when set, must be present; unset, ids derive from the problem text.
+    ``choices`` may list several fields (e.g. GPQA's "Correct Answer", "Incorrect Answer 1", ...).
+    ``metadata`` fields are copied into Question.metadata when present.
+    """
+
+    problem: str = "problem"
+    answer: str | None = "answer"
+    tests: str | None = "tests"
+    choices: str | list[str] | None = "choices"
+    id: str | None = None
+    metadata: list[str] = []
+
+
+SourceFormat = Literal["auto", "jsonl", "json", "parquet"]
+
+
+class SourceSpec(Spec):
+    """One question source.
+
+    ``path``: a file (.jsonl, .jsonl.zst, .json array, .json.zst, .parquet), a folder of such files
+    or a glob. ``hf``: a Hugging Face dataset read with ``datasets.load_dataset`` (streaming) when
+    that package is installed; if it is missing or the hub is unreachable, ``path`` (a local copy)
+    is read instead when given. ``weight`` sets the source's share in mixing; ``limit`` caps the
+    questions read. ``optional``: a missing path yields no questions (with a warning) instead of
+    an error.
+    """
+
+    name: Annotated[str, Meta(min_length=1)]
+    domain: Domain
+    path: str | None = None
+    hf: str | None = None
+    hf_config: str | None = None
+    split: str = "train"
+    format: SourceFormat = "auto"
+    fields: FieldMap = msgspec.field(default_factory=FieldMap)
+    tags: list[str] = []
+    weight: Annotated[float, Meta(gt=0)] = 1.0
+    limit: NonNegative | None = None
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.path and not self.hf:
+            raise ValueError(f"source {self.name!r}: set path or hf")
+
+
+class MixSpec(Spec):
+    """``quotas``: the most questions taken per domain (a domain not listed is not capped)."""
+
+    quotas: dict[Domain, NonNegative] = {}
+    seed: int = 0
+
+
+class DecontSpec(Spec):
+    """``benchmarks``: the eval sets, read like sources (their ``name`` labels each removal).
+
+    A question is contaminated when it shares one word ``ngram`` with a benchmark problem, or
+    when its normalized text reaches ``fuzzy_threshold`` (rapidfuzz ratio, 0-100) against one;
+    ``fuzzy_threshold = 0`` turns the fuzzy test off.
+    """
+
+    benchmarks: list[SourceSpec] = []
+    ngram: Annotated[int, Meta(ge=1, le=1000)] = 13
+    fuzzy_threshold: Annotated[float, Meta(ge=0, le=100)] = 95.0
+
+
+class DedupSpec(Spec):
+    """``exact``: normalized-text hash. ``near``: MinHash LSH over word ``shingle``-grams with
+    ``num_perm`` permutations; a pair is a duplicate at estimated Jaccard >= ``threshold``."""
+
+    exact: bool = True
+    near: bool = False
+    threshold: Annotated[float, Meta(gt=0, le=1)] = 0.8
+    num_perm: Annotated[int, Meta(ge=2, le=4096)] = 128
+    shingle: Annotated[int, Meta(ge=1, le=64)] = 3
+    seed: int = 1
+
+
+ScoreMethod = Literal["difficulty", "length", "none"]
+
+
+def _difficulty_rubric() -> PromptSpec:
+    return PromptSpec(system=RUBRIC_SYSTEM, user=RUBRIC_USER)
+
+
+class ScorerSpec(TeacherSpec):
+    """A scorer backend (every ``[teacher]`` key, e.g. a cheap model) and how domains are scored.
+
+    methods: per domain; a domain not listed is not scored (OT3: code by difficulty, math and
+    science by response length). rubric: the difficulty prompt, ``{problem}`` in ``user``.
+    answer_prompt: the prompt of the one answer the length scorer samples. rating_max_tokens and
+    answer_max_tokens: reply budgets of the two. Each request's seed is derived from ``seed`` and
+    the question id. The stages' concurrency is ``max_in_flight``.
+    """
+
+    methods: dict[Domain, ScoreMethod] = msgspec.field(default_factory=dict)
+    rubric: PromptSpec = msgspec.field(default_factory=_difficulty_rubric)
+    answer_prompt: PromptSpec = msgspec.field(default_factory=PromptSpec)
+    rating_max_tokens: Tokens = 1024
+    answer_max_tokens: Tokens = 16384
+    temperature: Annotated[float, Meta(ge=0)] = 0.0
+    seed: int = 0
+
+    def method(self, domain: str) -> ScoreMethod:
+        return self.methods.get(domain, "none")  # type: ignore[call-overload]
+
+
+class SelectSpec(Spec):
+    """top: N per domain; a domain not listed is not capped (all its questions are kept).
+    by: the score (its ``Score.stage``) that ranks each domain; a domain not listed ranks by
+    the last score its questions carry. order: ``descending`` keeps the highest scores."""
+
+    top: dict[Domain, NonNegative] = {}
+    by: dict[Domain, str] = {}
+    order: Literal["descending", "ascending"] = "descending"

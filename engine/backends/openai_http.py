@@ -228,8 +228,7 @@ class OpenAIBackend:
             raise _Retry(Failure("bad_response", detail))
         usage = response.usage or _Usage()
         self._learn(usage, n)
-        self.metrics.prompt_tokens += usage.prompt_tokens
-        self.metrics.completion_tokens += usage.completion_tokens
+        self.metrics.count_usage(self.model, usage.prompt_tokens, usage.completion_tokens)
         per_prompt, per_completion = usage.prompt_tokens, usage.completion_tokens // n
         return [
             Completion(

@@ -21,9 +21,9 @@ import msgspec
 from engine.backends.base import BackendError, Generation, GenerationRequest
 from engine.backends.openai_http import OpenAIBackend
 from engine.backends.vllm_metrics import VLLMMetricsSteering
-from engine.config import TeacherSpec
 from engine.metrics import Metrics
 from engine.records import Failure
+from engine.specs import TeacherSpec
 
 log = logging.getLogger(__name__)
 

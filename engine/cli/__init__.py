@@ -11,13 +11,14 @@ import argparse
 import logging
 import sys
 
-from engine.cli import export, job, mock, output
-from engine.config import ConfigError
+from engine.cli import eval as evaluation
+from engine.cli import export, init, job, mock, output, view
+from engine.errors import ConfigError
 from engine.exits import Exit
 from engine.sources import SourceError
 from engine.storage.output import RecipeChanged
 
-COMMANDS = (job, output, export, mock)  # each module registers its own subcommands
+COMMANDS = (init, job, output, export, evaluation, view, mock)  # each registers its own subcommands
 
 
 def parser() -> argparse.ArgumentParser:

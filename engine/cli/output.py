@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from engine.config import ConfigError
+from engine.errors import ConfigError
 from engine.exits import Exit
 from engine.storage import shards
 from engine.storage.output import summarize

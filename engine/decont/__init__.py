@@ -1,5 +1,5 @@
 """Decontamination against eval benchmarks: word n-gram overlap and fuzzy similarity, indexed."""
 
-from engine.decont.filter import Contamination, Decontaminator, DecontSpec
+from engine.decont.filter import Decontaminator
 
-__all__ = ["Contamination", "DecontSpec", "Decontaminator"]
+__all__ = ["Decontaminator"]

@@ -2,46 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-import msgspec
-
 from engine.decont.index import BenchmarkIndex
 from engine.decont.text import words
-from engine.records import Question
-from engine.sources import Source, SourceSpec
-
-
-class DecontSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``benchmarks``: the eval sets, read like sources (their ``name`` labels each removal).
-
-    A question is contaminated when it shares one word ``ngram`` with a benchmark problem, or
-    when its normalized text reaches ``fuzzy_threshold`` (rapidfuzz ratio, 0-100) against one;
-    ``fuzzy_threshold = 0`` turns the fuzzy test off.
-    """
-
-    benchmarks: list[SourceSpec] = []
-    ngram: int = 13
-    fuzzy_threshold: float = 95.0
-
-    def __post_init__(self) -> None:
-        if self.ngram < 1:
-            raise ValueError(f"decont ngram must be >= 1, got {self.ngram}")
-        if not 0 <= self.fuzzy_threshold <= 100:
-            raise ValueError(
-                f"decont fuzzy_threshold must be in [0, 100], got {self.fuzzy_threshold}"
-            )
-
-
-class Contamination(msgspec.Struct, kw_only=True, tag="contamination"):
-    """Why a question was dropped: which benchmark item it matched, how, and the evidence."""
-
-    question_id: str
-    benchmark: str
-    item_id: str
-    method: Literal["ngram", "fuzzy"]
-    score: float  # shared n-grams (ngram) or fuzzy ratio 0-100 (fuzzy)
-    evidence: str  # the first shared n-gram, or the opening of the benchmark problem
+from engine.records import Contamination, Question
+from engine.sources import Source
+from engine.specs import DecontSpec
 
 
 class Decontaminator:

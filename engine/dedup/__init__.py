@@ -1,5 +1,5 @@
 """Dedup: exact (normalized text hash) and near-duplicate (MinHash LSH), streaming."""
 
-from engine.dedup.filter import Dedup, DedupSpec, Duplicate
+from engine.dedup.filter import Dedup
 
-__all__ = ["Dedup", "DedupSpec", "Duplicate"]
+__all__ = ["Dedup"]

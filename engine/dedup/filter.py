@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
-
-import msgspec
 
 from engine.dedup.exact import ExactIndex, exact_key
 from engine.dedup.lsh import Probe
 from engine.dedup.near import NearIndex
-from engine.records import Question
-
-
-class DedupSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``exact``: normalized-text hash. ``near``: MinHash LSH over word ``shingle``-grams with
-    ``num_perm`` permutations; a pair is a duplicate at estimated Jaccard >= ``threshold``."""
-
-    exact: bool = True
-    near: bool = False
-    threshold: float = 0.8
-    num_perm: int = 128
-    shingle: int = 3
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0 < self.threshold <= 1:
-            raise ValueError(f"dedup threshold must be in (0, 1], got {self.threshold}")
-        if self.num_perm < 2 or self.shingle < 1:
-            raise ValueError("dedup num_perm must be >= 2 and shingle >= 1")
-
-
-class Duplicate(msgspec.Struct, kw_only=True, tag="duplicate"):
-    """Why a question was dropped: the kept question it repeats, and how closely."""
-
-    question_id: str
-    kept_id: str
-    method: Literal["exact", "near"]
-    similarity: float  # 1.0 for exact, else the estimated Jaccard similarity
+from engine.records import Duplicate, Question
+from engine.specs import DedupSpec
 
 
 class Dedup:

@@ -4,16 +4,14 @@ The problem sits between ``<problem>`` tags so a problem that itself talks about
 be mistaken for the instruction, and the reply ends in one fixed line, ``Difficulty: N``.
 """
 
-from __future__ import annotations
-
-from engine.specs import PromptSpec
-
 RATING_LINE = "Difficulty: N"
 PROBLEM_OPEN, PROBLEM_CLOSE = "<problem>", "</problem>"
 
-_SYSTEM = "You are an experienced competitive programmer and problem setter who rates difficulty."
+RUBRIC_SYSTEM = (
+    "You are an experienced competitive programmer and problem setter who rates difficulty."
+)
 
-_USER = f"""\
+RUBRIC_USER = f"""\
 Rate how hard the programming problem below is, from 1 (easiest) to 10 (hardest). \
 Judge the insight and the implementation a correct solution within the stated limits needs; \
 do not solve the problem, and do not rate a statement as harder for being long.
@@ -45,8 +43,3 @@ covers, extreme optimisation.
 
 Give your reasons in at most three sentences, then end with one line of the form \
 "{RATING_LINE}", where N is an integer from 1 to 10."""
-
-
-def difficulty_rubric() -> PromptSpec:
-    """A fresh copy of the default rubric (config sections must not share mutable defaults)."""
-    return PromptSpec(system=_SYSTEM, user=_USER)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from engine.records import Question, content_id
-from engine.sources.spec import SourceSpec
+from engine.specs import SourceSpec
 
 _MISSING = object()
 

@@ -6,7 +6,7 @@ import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
-from engine.sources.spec import SourceError
+from engine.sources.errors import SourceError
 
 
 def hf_available() -> bool:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.sources.errors import SourceError
 from engine.sources.files import FileRows, open_binary
-from engine.sources.spec import SourceError
 
 CHUNK_BYTES = 1 << 20
 _WHITESPACE = re.compile(r"[ \t\n\r]*")

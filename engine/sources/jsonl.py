@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 
+from engine.sources.errors import SourceError
 from engine.sources.files import FileRows, open_binary
-from engine.sources.spec import SourceError
 
 
 class JsonlRows(FileRows):

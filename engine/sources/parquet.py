@@ -8,8 +8,8 @@ from typing import Any
 import pyarrow
 import pyarrow.parquet
 
+from engine.sources.errors import SourceError
 from engine.sources.files import FileRows
-from engine.sources.spec import SourceError
 
 BATCH_ROWS = 4096
 

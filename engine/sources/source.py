@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.records import Question
+from engine.sources.errors import SourceError
 from engine.sources.fields import FieldError, RowMapper
 from engine.sources.files import FileRows, data_suffix
 from engine.sources.hf import HfRows, hf_available
 from engine.sources.json_array import JsonArrayRows
 from engine.sources.jsonl import JsonlRows
 from engine.sources.parquet import ParquetRows
-from engine.sources.spec import SourceError, SourceSpec
+from engine.specs import SourceSpec
 
 log = logging.getLogger(__name__)
 

@@ -6,34 +6,25 @@ import bisect
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
+from engine.records import JobState, Manifest
 from engine.specs import OutputSpec
 from engine.storage import shards
+from engine.storage.outcomes import Scope
+from engine.storage.reader import read_stream
+
+T = TypeVar("T")
 
 MANIFEST = "manifest.json"
 
 
 class RecipeChanged(Exception):
     """The output was made by a recipe whose samples differ from this one."""
-
-
-class Manifest(msgspec.Struct, omit_defaults=True):
-    name: str
-    recipe_hash: str
-    recipe: dict[str, Any]
-    state: str = "running"
-    created: float = 0.0
-    updated: float = 0.0
-    previous_hashes: list[str] = []
-    records: int = 0
-    shards: int = 0
-    outcomes: dict[str, int] = {}
-    funnel: dict[str, Any] = {}
 
 
 class DoneSet:
@@ -148,12 +139,22 @@ class Stream:
     def writer(
         self,
         spec: OutputSpec,
-        scope: str = "",
+        scope: Scope | None = None,
         is_open: Callable[[str], bool] | None = None,
     ) -> shards.ShardWriter:
-        return shards.ShardWriter(
-            self.directory, self.name, self.worker, spec, self.next_seq, scope, is_open
-        )
+        return shards.ShardWriter(spec, self._next_path, scope.encode() if scope else "", is_open)
+
+    def _next_path(self) -> Path:
+        seq, self.next_seq = self.next_seq, self.next_seq + 1
+        return self.directory / shards.shard_name(self.name, self.worker, seq)
+
+    def read(self, kind: type[T]) -> Iterator[T]:
+        """Every record of this stream, decoded as ``kind``."""
+        return read_stream(self.directory, self.name, kind)
+
+    def known_ids(self) -> set[str]:
+        """Question ids already written to a question-keyed stream (recovering torn parts)."""
+        return {key[0] for index in self.recover() for key in index.keys}
 
     def add_closed(self, index: shards.ShardIndex) -> None:
         self.shard_count += 1
@@ -179,11 +180,9 @@ class OutputDir:
 
     def open(
         self,
-        recipe_hash: str,
         recipe: dict[str, Any],
+        scope: Scope,
         allow_change: bool = False,
-        scope: str = "",
-        n: int = 0,
     ) -> DoneSet:
         """Recover torn parts, refuse a changed recipe, and rebuild the done-set from indexes:
         from the complete ranges and open keys of shards sealed in this ``scope``, else (older
@@ -191,6 +190,7 @@ class OutputDir:
         self.directory.mkdir(parents=True, exist_ok=True)
         previous = self._read_manifest()
         now = time.time()
+        recipe_hash = scope.recipe_hash
         if previous is None:
             self.manifest = Manifest(
                 self.samples.name, recipe_hash, recipe, created=now, updated=now
@@ -210,8 +210,8 @@ class OutputDir:
             self.manifest = msgspec.structs.replace(previous, recipe=recipe)
         done = DoneSet()
         for index in self.samples.recover():
-            if scope and index.scope == scope:
-                done.add_complete(index.complete, n)
+            if index.scope == scope.encode():
+                done.add_complete(index.complete, scope.n)
                 keys = index.open_keys
             else:
                 keys = index.keys
@@ -229,7 +229,7 @@ class OutputDir:
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise RecipeChanged(f"{self.manifest_path}: unreadable manifest: {e}") from None
 
-    def write_manifest(self, state: str, funnel: dict[str, Any] | None = None) -> None:
+    def write_manifest(self, state: JobState, funnel: dict[str, Any] | None = None) -> None:
         """Atomically replace the manifest (write, fsync, rename)."""
         assert self.manifest is not None
         self.manifest = msgspec.structs.replace(

@@ -19,6 +19,7 @@ import zstandard
 
 from engine.specs import OutputSpec
 from engine.storage import frames
+from engine.storage.outcomes import Outcome
 
 SUFFIX = ".jsonl.zst"
 PART = ".part"
@@ -89,13 +90,11 @@ class _RecordHead(msgspec.Struct):
         question = self.question_id or self.id
         return None if question is None else (question, self.sample_index, self.recipe_hash)
 
-    def label(self) -> str:
-        """The outcome label its writer gave it (see ``sample_label`` and the curation sinks)."""
-        if self.stage is not None:
-            return f"{self.domain}:{self.stage}"
-        if self.question_id is None:
-            return f"{self.domain}:scored"
-        return sample_label(
+    def outcome(self) -> Outcome:
+        """The outcome its writer gave it."""
+        if self.stage is not None or self.question_id is None:  # an exclusion or a question
+            return Outcome.of_question(self.domain, self.stage)
+        return Outcome.of_sample(
             self.domain,
             self.verdict.status if self.verdict else None,
             self.failure.kind if self.failure else None,
@@ -106,14 +105,6 @@ _decode_head = msgspec.json.Decoder(_RecordHead).decode
 _encode_index = msgspec.msgpack.Encoder().encode
 _decode_index = msgspec.msgpack.Decoder(ShardIndex).decode
 _decode_keys = msgspec.msgpack.Decoder(list[Key]).decode
-
-
-def sample_label(domain: str, verdict_status: str | None, failure_kind: str | None) -> str:
-    """A sample's outcome label: ``domain:`` then its verdict, ``failed:<kind>`` or
-    ``unverified``."""
-    if failure_kind:
-        return f"{domain}:failed:{failure_kind}"
-    return f"{domain}:{verdict_status or 'unverified'}"
 
 
 def shard_name(name: str, worker: int, seq: int) -> str:
@@ -130,26 +121,25 @@ def parse_name(filename: str) -> tuple[str, int, int, bool] | None:
 
 class ShardWriter:
     """Appends JSON lines to rotating shards; one zstd frame per flush. Not thread-safe:
-    one writer task owns it. Compression and file I/O run in a worker thread."""
+    one writer task owns it. Compression and file I/O run in a worker thread.
+
+    ``next_path`` names each new shard (its ``.part`` is written, then renamed to it). ``scope``
+    and ``is_open`` (is this question still waiting for samples?) fill the index's complete
+    ranges and open keys for resume.
+    """
 
     def __init__(
         self,
-        directory: Path,
-        name: str,
-        worker: int,
         spec: OutputSpec,
-        seq: int,
+        next_path: Callable[[], Path],
         scope: str = "",
         is_open: Callable[[str], bool] | None = None,
     ):
-        self.directory = directory
-        self.scope = scope
-        self.is_open = is_open  # is this question still waiting for samples? (for open_keys)
-        self._complete: list[int] = []
-        self.name = name
-        self.worker = worker
         self.spec = spec
-        self.seq = seq
+        self.next_path = next_path
+        self.scope = scope
+        self.is_open = is_open
+        self._complete: list[int] = []
         self.closed_shards: list[tuple[Path, ShardIndex]] = []  # indexes without their keys
         self._compressor = zstandard.ZstdCompressor(
             level=spec.zstd_level, write_checksum=True, write_content_size=True
@@ -169,12 +159,12 @@ class ShardWriter:
     def buffered(self) -> int:
         return len(self._lines)
 
-    async def write(self, line: bytes, key: Key | None, outcome: str) -> None:
+    async def write(self, line: bytes, key: Key | None, outcome: Outcome) -> None:
         """Buffer one JSON line (ending in newline); flush a frame when the buffer is full."""
         self._lines.append(line)
         if key is not None:
             self._buffer_keys.append(key)
-        self._buffer_outcomes.append(outcome)
+        self._buffer_outcomes.append(str(outcome))
         if len(self._lines) >= self.spec.flush_records:
             await self.flush()
 
@@ -188,9 +178,12 @@ class ShardWriter:
         if self._records >= self.spec.shard_records or self._bytes >= self.spec.shard_bytes:
             await self.close()
 
-    async def close(self) -> None:
-        """Flush, then seal the open shard (index, footer, fsync, rename)."""
+    async def close(self, seal_empty: bool = False) -> None:
+        """Flush, then seal the open shard (index, footer, fsync, rename); with ``seal_empty``,
+        also when nothing was written (an empty shard)."""
         await self._drain()
+        if self._file is None and seal_empty:
+            await asyncio.to_thread(self._open)
         if self._file is not None:
             is_open = self.is_open
             open_keys = [k for k in self._keys if is_open(k[0])] if is_open else []
@@ -222,9 +215,9 @@ class ShardWriter:
         self._writing = None
 
     def _open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._path = self.directory / (shard_name(self.name, self.worker, self.seq) + PART)
-        self.seq += 1
+        final = self.next_path()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._path = final.with_name(final.name + PART)
         self._file = open(self._path, "xb")  # noqa: SIM115 - lives across calls
 
     def _write_frame(self, lines: list[bytes]) -> None:
@@ -318,7 +311,7 @@ def index_from_lines(lines: Iterator[bytes]) -> ShardIndex:
         records += 1
         if (key := head.key()) is not None:
             keys.append(key)
-        outcomes[head.label()] += 1
+        outcomes[str(head.outcome())] += 1
     return make_index(records, keys, dict(outcomes))
 
 

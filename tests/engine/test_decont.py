@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz import fuzz, process
 
-from engine.decont import Contamination, Decontaminator, DecontSpec
+from engine.decont import Decontaminator
 from engine.decont.text import joined, ngrams, words
-from engine.records import Question
-from engine.sources import FieldMap, Source, SourceError, SourceSpec
+from engine.records import Contamination, Question
+from engine.sources import Source, SourceError
+from engine.specs import DecontSpec, FieldMap, SourceSpec
 from tests.helpers import DATA, REPO
 
 SHARED = Path(os.environ.get("THOUGHTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -117,8 +118,8 @@ def test_spec_from_config_and_missing_benchmarks(tmp_path):
     with pytest.raises(SourceError, match="source 'gone': no data files"):
         Decontaminator(required)
     for bad, message in [
-        ({"ngram": 0}, "ngram must be >= 1"),
-        ({"fuzzy_threshold": 101}, "0, 100"),
+        ({"ngram": 0}, r"Expected `int` >= 1 - at `\$.ngram`"),
+        ({"fuzzy_threshold": 101}, r"Expected `float` <= 100.0 - at `\$.fuzzy_threshold`"),
     ]:
         with pytest.raises(msgspec.ValidationError, match=message):
             msgspec.convert(bad, DecontSpec)

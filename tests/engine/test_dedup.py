@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from engine.decont.text import words
-from engine.dedup import Dedup, DedupSpec, Duplicate, buckets
+from engine.dedup import Dedup, buckets
 from engine.dedup.lsh import optimal_bands
 from engine.dedup.minhash import MinHasher
-from engine.records import Question
+from engine.records import Duplicate, Question
+from engine.specs import DedupSpec
 
 VOCAB = [f"w{i}" for i in range(3000)]
 

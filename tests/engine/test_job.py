@@ -160,8 +160,7 @@ async def test_restart_reads_complete_ranges_not_every_key(tmp_path, mock_teache
         recipe = make_recipe(mock.url, questions)
         assert await Job(recipe).run() == 0
         job = Job(recipe)
-        scope = f"{job.recipe_hash}:{recipe.curation_hash()}:{recipe.sampling.n}"
-        done = job.output.open(job.recipe_hash, {}, scope=scope, n=recipe.sampling.n)
+        done = job.output.open({}, job.scope)
         assert done.complete_samples == 160
         # keys are read only for questions in flight when a shard was sealed, not for all 160
         assert done.samples < 160 // 4

@@ -12,8 +12,8 @@ import msgspec
 import pytest
 
 from engine.config import recipe_from_dict
-from engine.curate import Excluded
 from engine.job import Job
+from engine.records import Excluded, Question
 from engine.storage import shards
 from tests.helpers import REPO, SHARED_DATA, read_samples
 
@@ -117,10 +117,9 @@ async def test_scaled_ot3_runs_end_to_end(tmp_path, mock_teacher):
 
 
 def job_scored(out: Path):
-    from engine.curate import scored_questions
     from engine.storage.output import Stream
 
-    return list(scored_questions(Stream(out, "ot3_scored")))
+    return list(Stream(out, "ot3_scored").read(Question))
 
 
 async def test_restart_after_the_barrier_recomputes_nothing(tmp_path, mock_teacher):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import msgspec
 import pytest
@@ -10,17 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.backends.openai_http import OpenAIBackend
-from engine.generate.prompts import question_seed
 from engine.pipeline import Pipeline
-from engine.records import Question, Score
-from engine.scoring import (
-    NoRating,
-    Rating,
-    ScorerSpec,
-    Unscored,
-    parse_rating,
-    scoring_stages,
-)
+from engine.prompts import question_seed
+from engine.records import Question, Score, Unscored
+from engine.scoring.rating import NoRating, Rating, parse_rating
+from engine.specs import ScorerSpec
+from engine.stages.score import scoring_stages
 from engine.testing.mock_teacher import mock_rating
 
 RATINGS = [
@@ -108,13 +105,14 @@ async def score(spec: ScorerSpec, questions: list[Question]):
     """Run the spec's scoring stages in a real pipeline; (scored, unscored, stages)."""
     unscored: list[tuple[Question, Unscored]] = []
 
-    async def drop(question: Question, reason: Unscored) -> None:
-        unscored.append((question, reason))
+    class Drop:  # stands in for the exclusion writer
+        async def add(self, question: Question, stage: str, reason: Unscored) -> None:
+            unscored.append((question, reason))
 
     backend = OpenAIBackend(spec)
     await backend.start()
     try:
-        stages = scoring_stages(spec, backend, drop)
+        stages = scoring_stages(spec, backend, Drop())  # type: ignore[arg-type]
         collect = Collect()
         await Pipeline(questions, [*stages, collect], queue_size=8).run()
     finally:
@@ -244,12 +242,12 @@ def test_no_stage_when_nothing_is_scored():
         ({"bogus": 1}, "unknown field `bogus`"),
         ({"methods": {"code": "hardness"}}, "Invalid enum value 'hardness'"),
         ({"methods": {"poetry": "length"}}, "Invalid enum value 'poetry'"),
-        ({"rubric": {"user": "Rate this."}}, "rubric.user must contain {problem}"),
-        ({"rating_max_tokens": 0}, "must be >= 1"),
+        ({"rubric": {"user": "Rate this."}}, "user: must contain {problem} - at `$.rubric`"),
+        ({"rating_max_tokens": 0}, "Expected `int` >= 1 - at `$.rating_max_tokens`"),
     ],
 )
 def test_bad_scorer_settings_are_named(extra, error):
-    with pytest.raises(msgspec.ValidationError, match=error.replace("{", r"\{")):
+    with pytest.raises(msgspec.ValidationError, match=re.escape(error)):
         scorer_spec("http://127.0.0.1:9/v1", **extra)
 
 

@@ -14,17 +14,12 @@ from hypothesis import strategies as st
 
 from engine.backends.openai_http import OpenAIBackend
 from engine.pipeline import Pipeline
-from engine.records import Question, Score
-from engine.scoring import ScorerSpec, scoring_stages
-from engine.select import (
-    NotSelected,
-    SelectionError,
-    SelectSpec,
-    TopN,
-    load_selection,
-    save_selection,
-)
+from engine.records import NotSelected, Question, Score
+from engine.specs import OutputSpec, ScorerSpec, SelectSpec
+from engine.stages.score import scoring_stages
+from engine.stages.top_n import TopN
 from engine.storage import shards
+from engine.storage.selection import SelectionError, load_selection, save_selection
 from engine.testing.mock_teacher import mock_rating
 
 DOMAINS = ("math", "code", "science")
@@ -150,10 +145,13 @@ def test_uncapped_domains_keep_everything_in_arrival_order():
 
 
 def test_bad_select_spec_is_named():
-    with pytest.raises(msgspec.ValidationError, match="select top for 'code' must be >= 0"):
+    with pytest.raises(msgspec.ValidationError, match=r"Expected `int` >= 0 - at `\$.top\[...\]`"):
         msgspec.convert({"top": {"code": -1}}, SelectSpec)
     with pytest.raises(msgspec.ValidationError, match="unknown field `n`"):
         msgspec.convert({"n": 3}, SelectSpec)
+
+
+OUT = OutputSpec(dir=".", flush_records=1024)  # several frames for 2500 questions
 
 
 def rich_questions(count: int) -> list[Question]:
@@ -174,11 +172,11 @@ def rich_questions(count: int) -> list[Question]:
     ]
 
 
-def test_selection_round_trips_through_an_atomic_zstd_file(tmp_path):
+async def test_selection_round_trips_through_an_atomic_zstd_file(tmp_path):
     path = tmp_path / "barrier" / "selection.jsonl.zst"
     assert load_selection(path) is None
     questions = rich_questions(2500)  # several frames
-    assert save_selection(path, iter(questions)) == 2500
+    assert await save_selection(path, iter(questions), OUT) == 2500
     assert list(load_selection(path)) == questions
     assert [p.name for p in path.parent.iterdir()] == ["selection.jsonl.zst"]
     if shutil.which("zstd"):  # an ordinary zstd JSONL file (the index frame is skippable)
@@ -188,13 +186,13 @@ def test_selection_round_trips_through_an_atomic_zstd_file(tmp_path):
         assert msgspec.json.decode(lines[7], type=Question) == questions[7]
 
 
-def test_a_torn_tmp_file_is_ignored_and_a_crashed_save_keeps_the_old_selection(tmp_path):
+async def test_a_torn_tmp_file_is_ignored_and_a_crashed_save_keeps_the_old_selection(tmp_path):
     path = tmp_path / "selection.jsonl.zst"
     part = path.with_name(path.name + shards.PART)
     part.write_bytes(b"\x28\xb5\x2f\xfd torn frame")  # a save killed mid-write, before any
     assert load_selection(path) is None
     first = rich_questions(10)
-    save_selection(path, first)
+    await save_selection(path, first, OUT)
     assert not part.exists() and list(load_selection(path)) == first
 
     def crashing():
@@ -202,16 +200,16 @@ def test_a_torn_tmp_file_is_ignored_and_a_crashed_save_keeps_the_old_selection(t
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        save_selection(path, crashing())
+        await save_selection(path, crashing(), OUT)
     assert part.exists()  # the torn attempt, never read
     assert list(load_selection(path)) == first
-    save_selection(path, first[:4])
+    await save_selection(path, first[:4], OUT)
     assert not part.exists() and list(load_selection(path)) == first[:4]
 
 
-def test_a_damaged_selection_is_an_error_naming_the_file(tmp_path):
+async def test_a_damaged_selection_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "selection.jsonl.zst"
-    save_selection(path, rich_questions(3000))
+    await save_selection(path, rich_questions(3000), OUT)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # flip a byte inside a data frame: its checksum fails
     path.write_bytes(bytes(data))
@@ -237,19 +235,20 @@ async def test_scored_by_the_mock_then_selected_and_persisted(tmp_path, mock_tea
         async def process(self, question: Question, emit) -> None:
             topn.add(question)
 
-    async def unexpected(question, reason):
-        raise AssertionError(reason)
+    class Unexpected:  # no question may be excluded
+        async def add(self, question, stage, reason):
+            raise AssertionError(reason)
 
     async with mock_teacher() as mock:
         fields = {"model": "m", "base_url": mock.url, "methods": {"code": "difficulty"}}
         scorer = msgspec.convert(fields, ScorerSpec)
         backend = OpenAIBackend(scorer)
         await backend.start()
-        stages = scoring_stages(scorer, backend, unexpected)
+        stages = scoring_stages(scorer, backend, Unexpected())  # type: ignore[arg-type]
         await Pipeline(questions, [*stages, Barrier()], queue_size=4).run()
         await backend.close()
     path = tmp_path / "selection.jsonl.zst"
-    save_selection(path, topn.selected())
+    await save_selection(path, topn.selected(), OUT)
     expected = sorted(questions, key=lambda q: (-mock_rating(q.problem), q.id))[:10]
     loaded = list(load_selection(path))
     assert [q.id for q in loaded] == [q.id for q in expected]

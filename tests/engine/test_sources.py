@@ -17,7 +17,8 @@ import zstandard
 
 import engine.sources.json_array as json_array
 from engine.records import content_id
-from engine.sources import FieldMap, Source, SourceError, SourceSpec
+from engine.sources import Source, SourceError
+from engine.specs import FieldMap, SourceSpec
 from tests.helpers import DATA, REPO
 
 SHARED = Path(os.environ.get("THOUGHTMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -165,7 +166,10 @@ def test_spec_validation_from_config_dicts():
     bad = [
         ({"name": "s", "domain": "code", "path": "x", "colour": "red"}, "unknown field `colour`"),
         ({"name": "s", "domain": "code"}, "set path or hf"),
-        ({"name": "s", "domain": "code", "path": "x", "weight": 0}, "weight must be > 0"),
+        (
+            {"name": "s", "domain": "code", "path": "x", "weight": 0},
+            r"Expected `float` > 0.0 - at `\$.weight`",
+        ),
         ({"name": "s", "domain": "poetry", "path": "x"}, "Invalid enum value 'poetry'"),
         ({"name": "s", "domain": "code", "path": "x", "fields": {"problme": "q"}}, "problme"),
     ]
@@ -176,7 +180,8 @@ def test_spec_validation_from_config_dicts():
 
 HF_SCRIPT = """
 import json, sys
-from engine.sources import Source, SourceSpec, SourceError
+from engine.sources import Source, SourceError
+from engine.specs import SourceSpec
 def attempt(spec):
     try:
         return [q.problem for q in Source(SourceSpec(**spec))]

@@ -11,9 +11,9 @@ import pytest
 
 from engine.backends.base import BackendError, GenerationRequest
 from engine.backends.openai_http import OpenAIBackend
-from engine.config import TeacherSpec
 from engine.metrics import Metrics
 from engine.records import Message
+from engine.specs import TeacherSpec
 
 
 def request(n: int = 4, seed: int = 100, max_tokens: int = 512) -> GenerationRequest:

@@ -24,10 +24,11 @@ from engine.backends.base import GenerationRequest
 from engine.backends.openai_http import OpenAIBackend
 from engine.backends.replicas import ReplicaSet
 from engine.backends.vllm_metrics import parse_vllm_metrics
-from engine.config import Recipe, TeacherSpec, parse_recipe
+from engine.config import Recipe, parse_recipe
 from engine.job import Job
 from engine.metrics import Snapshot
 from engine.records import Message, Sample
+from engine.specs import TeacherSpec
 from tests.helpers import assert_exactly_once, read_samples, recipe_toml, write_questions
 from tests.vllm_support import harness
 from tests.vllm_support.load import drive

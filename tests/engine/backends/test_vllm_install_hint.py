@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from engine.backends.vllm_inproc import VLLMBackend, VLLMNotInstalled
-from engine.config import ConfigError, TeacherSpec
+from engine.config import ConfigError
+from engine.specs import TeacherSpec
 from tests.helpers import REPO, recipe_toml, write_questions
 
 pytestmark = pytest.mark.skipif(

@@ -19,9 +19,11 @@ import pytest
 
 from engine.backends.base import BackendError
 from engine.backends.replicas import ReplicaSet
-from engine.config import TeacherSpec, parse_recipe
-from engine.job import Job, make_backend
+from engine.build import make_backend
+from engine.config import parse_recipe
+from engine.job import Job
 from engine.metrics import Metrics
+from engine.specs import TeacherSpec
 from tests.helpers import REPO, assert_exactly_once, read_samples, recipe_toml, write_questions
 from tests.vllm_support.harness import free_port
 from tests.vllm_support.load import drive, request

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from engine.config import OutputSpec
+from engine.specs import OutputSpec
 from engine.storage import frames, shards
-from engine.storage.output import DoneSet, OutputDir, RecipeChanged, summarize
+from engine.storage.outcomes import Outcome, Scope
+from engine.storage.output import DoneSet, OutputDir, RecipeChanged, Stream, summarize
 
 
 def line(i: int) -> bytes:
@@ -23,11 +24,18 @@ def line(i: int) -> bytes:
 
 
 async def write(directory: Path, count: int, **spec: object) -> shards.ShardWriter:
-    writer = shards.ShardWriter(directory, "job", 0, OutputSpec(dir=str(directory), **spec), 0)
+    writer = Stream(directory, "job").writer(OutputSpec(dir=str(directory), **spec))
     for i in range(count):
-        status = "passed" if i % 2 else "wrong_answer"
-        await writer.write(line(i), (f"q{i}", i % 3, "h"), status)
+        outcome = Outcome.of_sample("", "passed" if i % 2 else "wrong_answer", None)
+        await writer.write(line(i), (f"q{i}", i % 3, "h"), outcome)
     return writer
+
+
+PASSED = Outcome.of_sample("", "passed", None)
+
+
+def scope(recipe_hash: str) -> Scope:
+    return Scope(recipe_hash, "curation", 3)
 
 
 async def test_rotation_sealing_and_index(tmp_path):
@@ -37,7 +45,7 @@ async def test_rotation_sealing_and_index(tmp_path):
     assert [p.name for p in paths] == [f"job-0-0000{i}.jsonl.zst" for i in range(3)]
     indexes = [shards.read_index(p) for p in paths]
     assert [i.records for i in indexes] == [12, 12, 1]  # rotation happens at a frame boundary
-    assert sum(i.outcomes.get("passed", 0) for i in indexes) == 12
+    assert sum(i.outcomes.get(str(PASSED), 0) for i in indexes) == 12
     keys = [k for i in indexes for k in i.keys]
     assert keys == [(f"q{i}", i % 3, "h") for i in range(25)]
     lines = [x for p in paths for x in shards.iter_lines(p)]
@@ -106,14 +114,14 @@ async def test_output_dir_resume_and_recipe_guard(tmp_path):
     writer = await write(tmp_path, 12, flush_records=4, shard_records=8)
     await writer.flush()  # one sealed shard, one open part
     out = OutputDir(tmp_path, "job")
-    done = out.open("h", {"teacher": "x"})
+    done = out.open({"teacher": "x"}, scope("h"))
     assert done.samples == 12 and out.samples.next_seq == 2
     assert done.missing("q0", 3) == [1, 2] and done.missing("q1", 3) == [0, 2]
     summary = summarize(tmp_path)["job"]
     assert summary.records == 12 and summary.open_parts == 0
     with pytest.raises(RecipeChanged, match="--allow-recipe-change"):
-        OutputDir(tmp_path, "job").open("other", {})
-    assert OutputDir(tmp_path, "job").open("other", {}, allow_change=True).samples == 0
+        OutputDir(tmp_path, "job").open({}, scope("other"))
+    assert OutputDir(tmp_path, "job").open({}, scope("other"), allow_change=True).samples == 0
 
 
 def test_done_set_bitmasks():

@@ -1,1 +1,0 @@
-"""Answer sampling: prompts, per-sample seeds, teacher calls, truncation policy."""

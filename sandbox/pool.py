@@ -170,7 +170,7 @@ class Pool:
         for _attempt in range(2):
             out = BatchResult(compile=RunResult(status="infra_error"), runs=[])
             try:
-                await self._attempt(job, out)
+                await self._attempt(job, out, retry=lost is not None)
                 return out
             except WorkerLost as error:
                 log.warning(
@@ -184,13 +184,15 @@ class Pool:
             out.compile = infra
         return out
 
-    async def _attempt(self, job: _BatchJob, out: BatchResult) -> None:
+    async def _attempt(self, job: _BatchJob, out: BatchResult, retry: bool) -> None:
         """One try at a batch on one leased runner, filling ``out`` as results come. The first
-        run travels right behind the compilation (the runner skips it if that fails)."""
+        run travels right behind the compilation (the runner skips it if that fails). A retry
+        takes a runner that answers a ping: what lost the job may have taken others with it
+        (all containers killed at once) before the pool has noticed."""
         limits = job.limits
         prepare = {"op": "prepare", "language": _language_header(job.language)}
         prepare["limits"] = _compile_limits(limits)
-        async with self._lease() as worker:
+        async with self._lease(answering=retry) as worker:
             wall = job.wall(spent=0.0)
             frames = [(prepare, [job.source])]
             frames += [_run_frame(limits, wall, stdin) for stdin in job.inputs[:1]]
@@ -228,9 +230,10 @@ class Pool:
         return results
 
     @contextlib.asynccontextmanager
-    async def _lease(self) -> AsyncIterator[Worker]:
-        """The next free runner, however long the queue; fails only when the pool has no runner
-        left and cannot start one (then every waiter fails, until a start succeeds)."""
+    async def _lease(self, answering: bool = False) -> AsyncIterator[Worker]:
+        """The next free runner, however long the queue (with ``answering``, the next that
+        answers a ping); fails only when the pool has no runner left and cannot start one
+        (then every waiter fails, until a start succeeds)."""
         if self._closed or self.backend is None:
             raise RuntimeError("the sandbox pool is not open: use `async with open_pool() as pool`")
         while True:
@@ -240,7 +243,7 @@ class Pool:
                     continue  # healed since: drop the notice
                 self._idle.put_nowait(worker)  # for the next waiter
                 raise WorkerLost(f"no sandbox runner can be started: {worker.reason}")
-            if worker.alive:
+            if worker.alive and (not answering or await self._answers(worker)):
                 break
             self._spawn(self._replace(worker))  # died while idle
         self.running += 1
@@ -252,6 +255,13 @@ class Pool:
                 self._idle.put_nowait(worker)
             else:
                 self._spawn(self._replace(worker))
+
+    async def _answers(self, worker: Worker) -> bool:
+        try:
+            await worker.call({"op": "ping"}, (), self.answer_grace_s)
+        except WorkerLost:
+            return False  # call() marked it dead
+        return True
 
     # -- healing
 

@@ -127,6 +127,8 @@ class Runner:
         self._zygote_answer(ZYGOTE_ANSWER_SECONDS)
 
     def handle(self, header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+        if header["op"] == "ping":
+            return {"status": "ok"}, []
         if header["op"] == "prepare":
             return self.prepare(header["language"], blobs[0], header["limits"])
         if header["op"] == "run":

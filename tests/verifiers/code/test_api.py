@@ -8,12 +8,13 @@ import warnings
 
 import pytest
 
-from sandbox import BackendChoice, Pool, Program, open_pool
-from tests.helpers import TIGHT, docker_problem
+from sandbox import BackendChoice, Limits, Pool, Program, open_pool
+from tests.helpers import docker_problem
 from verifiers.code import CodeVerifier, LocalSandboxRefused
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+LIMITS = Limits(time_s=5, wall_s=30)  # generous: a loaded machine is no wrong answer
 SUM = [{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"}]
 SUM_PY = Program("python", "a, b = map(int, input().split())\nprint(a + b)")
 SUM_CPP = Program(
@@ -23,7 +24,7 @@ SUM_CPP = Program(
 
 @pytest.mark.docker
 async def test_verify_program_with_every_test_layout(docker_pool: Pool) -> None:
-    verifier = CodeVerifier(docker_pool, limits=TIGHT)
+    verifier = CodeVerifier(docker_pool, limits=LIMITS)
     for program in (SUM_PY, SUM_CPP):
         verdict = await verifier.verify_program(program, SUM)
         assert (verdict.status, verdict.answer) == ("passed", program.source), verdict
@@ -66,7 +67,7 @@ async def test_auto_without_docker_falls_back_to_local_and_the_verifier_refuses_
             )
             with pytest.raises(LocalSandboxRefused, match="will not run untrusted programs"):
                 CodeVerifier(pool)
-            trusted = CodeVerifier(pool, limits=TIGHT, allow_local=True)
+            trusted = CodeVerifier(pool, limits=LIMITS, allow_local=True)
             assert (await trusted.verify_program(SUM_PY, SUM)).passed
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox import Pool, Program
-from tests.helpers import TIGHT
+from sandbox import Limits, Pool, Program
 from verifiers.code import CodeVerifier
 
 pytestmark = [pytest.mark.docker, pytest.mark.asyncio(loop_scope="session")]
@@ -25,11 +24,13 @@ CHECK = {
 #: frames of the sandbox's zygote, and of the harness (which runs as main.py)
 SANDBOX_FRAMES = ("_run_python", "<string>")
 HARNESS_FRAMES = (*SANDBOX_FRAMES, "main.py", "_eq", "_check")
+#: a wall clock generous enough for a loaded machine; a small memory limit for MemoryError
+LIMITS = Limits(time_s=5, wall_s=30, memory_mb=256)
 
 
 @pytest.fixture
 def verifier(docker_pool: Pool) -> CodeVerifier:
-    return CodeVerifier(docker_pool, limits=TIGHT)
+    return CodeVerifier(docker_pool, limits=LIMITS)
 
 
 def solution(body: str) -> Program:

@@ -20,6 +20,7 @@ from engine.overrides import apply as apply_overrides
 from engine.specs import (
     DecontSpec,
     DedupSpec,
+    ExportSpec,
     JobSpec,
     LimitsSpec,
     MixSpec,
@@ -59,6 +60,7 @@ class Recipe(Spec):
     dedup: DedupSpec | None = None
     scorer: ScorerSpec | None = None
     select: SelectSpec | None = None
+    export: ExportSpec | None = None  # defaults for `engine export --config RECIPE`
 
     def sample_hash(self) -> str:
         """Hash of everything that changes the samples (model, prompt, sampling)."""

@@ -324,12 +324,12 @@ def classify(finished: dict, limits: dict, broke: str | None, written: int, stde
     raw = finished["status"]
     signal_number = os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else None
     exit_code = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else None
-    if not finished["compiled"]:
-        return "compile_error", "the program does not compile"
-    if broke == "wall":
+    if broke == "wall":  # first: a job stopped while Python compiled it never said it did
         return "timeout", f"wall time limit of {limits['wall_s']:g} s exceeded"
     if broke == "cpu" or finished["cpu_s"] > limits["cpu_s"] or signal_number == signal.SIGXCPU:
         return "timeout", f"CPU time limit of {limits['cpu_s']:g} s exceeded"
+    if not finished["compiled"]:
+        return "compile_error", "the program does not compile"
     if written > limits["output_bytes"] or signal_number == signal.SIGXFSZ:
         return "output_limit", f"output limit of {limits['output_bytes']} bytes exceeded"
     if exit_code == 0:

@@ -48,6 +48,7 @@ def test_frames_round_trip_binary_blobs() -> None:
         (finished(code=0), None, 10, b"", "ok"),
         (finished(code=1, compiled=False), None, 0, b"SyntaxError", "compile_error"),
         (finished(code=0), "wall", 10, b"", "timeout"),  # killed at the wall limit
+        (finished(signal_number=9, compiled=False), "wall", 0, b"", "timeout"),  # mid-compile
         (finished(code=0, cpu=0.1), "cpu", 10, b"", "timeout"),  # by the runner's CPU watch
         (finished(code=0, cpu=1.5), None, 10, b"", "timeout"),  # over CPU, even if it exited
         (finished(signal_number=signal.SIGXCPU, cpu=1.0), None, 0, b"", "timeout"),

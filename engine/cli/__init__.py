@@ -11,7 +11,8 @@ import argparse
 import logging
 import sys
 
-from engine.cli import export, job, mock, output
+from engine.cli import eval as evaluation
+from engine.cli import export, init, job, mock, output, train, view
 from engine.errors import ConfigError
 from engine.exits import Exit
 from engine.sources import SourceError
@@ -19,7 +20,7 @@ from engine.storage.lock import OutputLocked
 from engine.storage.output import RecipeChanged
 from engine.storage.verify import DamagedShard
 
-COMMANDS = (job, output, export, mock)  # each module registers its own subcommands
+COMMANDS = (init, job, output, export, train, evaluation, view, mock)  # each registers its own
 
 
 def parser() -> argparse.ArgumentParser:

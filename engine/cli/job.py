@@ -4,25 +4,16 @@ only validated."""
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
+import json
 import sys
-
-import msgspec
 
 from engine import job as jobs
 from engine.cli.loop import run
+from engine.cli.view import add_server_options, dashboard, until_signal
 from engine.config import load_recipe, missing_keys
 from engine.exits import Exit
-from engine.metrics import Metrics
-
-
-async def _report_progress(metrics: Metrics, every: float) -> None:
-    """Live progress on stderr: one rewritten line on a terminal, a line every 10 s otherwise."""
-    tty = sys.stderr.isatty()
-    while True:
-        await asyncio.sleep(every if tty else 10 * every)
-        end = "\r" if tty else "\n"
-        print(metrics.progress_line(), end=end, file=sys.stderr, flush=True)
+from engine.progress import Progress
 
 
 def _summary(job: jobs.Job) -> str:
@@ -31,8 +22,8 @@ def _summary(job: jobs.Job) -> str:
         f"{s.state}: {s.samples_written} samples written this run "
         f"({s.samples_skipped_resume} already present), {s.questions_done} questions done",
         f"requests {s.requests}  retries {s.retries}  429s {s.rate_limited}  "
-        f"truncated {s.truncated}  early-stopped (calls saved) {s.early_stopped}  "
-        f"failures {dict(s.failures)}",
+        f"truncated {s.truncated}  early-stopped {s.early_stopped} (calls saved)",
+        "failures " + (", ".join(f"{k} {n}" for k, n in sorted(s.failures.items())) or "none"),
         f"output {job.output.directory}: {job.output.samples.records} records in "
         f"{job.output.samples.shard_count} shards",
     ]
@@ -43,32 +34,47 @@ def _summary(job: jobs.Job) -> str:
     return "\n".join(lines)
 
 
+def recipe_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` assignments, with ``--limit``, ``--output`` and ``--[no-]retry-failed`` as the
+    keys they stand for."""
+    sets = list(args.set)
+    if args.limit is not None:
+        sets.append(f"limits.max_questions={args.limit}")
+    if args.output is not None:
+        sets.append(f"output.dir={json.dumps(args.output)}")
+    if getattr(args, "retry_failed", None) is not None:  # run and serve
+        sets.append(f"output.retry_failed={json.dumps(args.retry_failed)}")
+    return sets
+
+
+def add_override_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, typed and checked like the file "
+        "(repeatable), e.g. --set sampling.n=4 --set teacher.base_url=http://h:8000/v1",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="read at most N questions")
+    p.add_argument("--output", metavar="DIR", help="write to DIR instead of [output] dir")
+
+
 async def _job(args: argparse.Namespace, serve: bool) -> int:
-    recipe = load_recipe(args.config)
-    if args.retry_failed is not None:  # the command line overrides [output] retry_failed
-        output = msgspec.structs.replace(recipe.output, retry_failed=args.retry_failed)
-        recipe = msgspec.structs.replace(recipe, output=output)
+    recipe = load_recipe(args.config, recipe_overrides(args))
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
-    tasks = []
-    if not args.quiet:
-        tasks.append(asyncio.ensure_future(_report_progress(job.metrics, 1.0)))
-    runner = None
-    if serve:
-        from engine.serve import start_status_server
-
-        runner = await start_status_server(job.metrics, args.host, args.port)
-        print(f"status on http://{args.host}:{args.port}/status", file=sys.stderr, flush=True)
-    try:
-        code = await job.run()
-    finally:
-        for task in tasks:
-            task.cancel()
-        if runner is not None:
-            await runner.cleanup()
-    if not args.quiet:
-        print(file=sys.stderr)
-    print(_summary(job), flush=True)
+    async with contextlib.AsyncExitStack() as server:
+        if serve:
+            await server.enter_async_context(dashboard(job.output.directory, job.metrics, args))
+        async with contextlib.AsyncExitStack() as progress:
+            if not args.quiet:
+                await progress.enter_async_context(Progress(job.metrics))
+            code = await job.run()
+        print(_summary(job), flush=True)
+        if serve and args.keep_serving:
+            print("job ended; dashboard still up until SIGINT/SIGTERM", file=sys.stderr, flush=True)
+            await until_signal()
     return code
 
 
@@ -81,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.config)
+    recipe = load_recipe(args.config, recipe_overrides(args))
     for problem in missing_keys(recipe):
         print(f"warning: {args.config}: {problem} (needed to run)", file=sys.stderr)
     print(f"{args.config}: ok (recipe {recipe.sample_hash()}, {len(recipe.sources)} sources)")
@@ -91,21 +97,27 @@ def cmd_check(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     for name, handler, text in (
         ("run", cmd_run, "run a recipe in the foreground with live progress"),
-        ("serve", cmd_serve, "run a recipe with an HTTP status endpoint"),
+        ("serve", cmd_serve, "run a recipe with its dashboard, /status and /metrics"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", required=True, help="recipe TOML file")
         p.add_argument("--allow-recipe-change", action="store_true",
                        help="add samples under a changed recipe to an existing output")  # fmt: skip
         p.add_argument("--quiet", action="store_true", help="no live progress line")
+        add_override_options(p)
         p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=None,
                        help="ask again for samples whose last attempt failed retryably "
-                       "(default: [output] retry_failed, true)")  # fmt: skip
+                       "(output.retry_failed, default true)")  # fmt: skip
         if name == "serve":
-            p.add_argument("--host", default="127.0.0.1")
-            p.add_argument("--port", type=int, default=8321)
+            add_server_options(p, 8321)
+            p.add_argument(
+                "--keep-serving",
+                action="store_true",
+                help="keep the dashboard up after the job ends, until SIGINT/SIGTERM",
+            )
         p.set_defaults(handler=handler)
 
     p = sub.add_parser("check", help="validate a recipe without running it")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help="recipe TOML file")
+    add_override_options(p)
     p.set_defaults(handler=cmd_check)

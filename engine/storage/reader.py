@@ -155,7 +155,14 @@ def summarize(directory: Path, check: bool = True) -> dict[str, Summary]:
     return summaries
 
 
-def _visible(found: list[Shard], on_damage: OnDamage) -> Iterator[tuple[Shard, int, bytes]]:
+def _opened(found: Iterable[Shard | Path]) -> list[Shard]:
+    return [shard if isinstance(shard, Shard) else open_shard(shard) for shard in found]
+
+
+def _visible(
+    found: Iterable[Shard | Path], on_damage: OnDamage
+) -> Iterator[tuple[Shard, int, bytes]]:
+    found = _opened(found)
     skipped = superseded(found)
     for shard in found:
         skip = skipped.get(shard.path, {})
@@ -164,13 +171,17 @@ def _visible(found: list[Shard], on_damage: OnDamage) -> Iterator[tuple[Shard, i
                 yield shard, position, line
 
 
-def read_lines(found: list[Shard], on_damage: OnDamage = strict) -> Iterator[bytes]:
-    """Every record line readers see, in shard order, superseded records skipped."""
+def read_lines(found: Iterable[Shard | Path], on_damage: OnDamage = strict) -> Iterator[bytes]:
+    """Every record line readers see of the shards ``found`` (opened or paths), in order,
+    superseded records skipped."""
     return (line for _, _, line in _visible(found, on_damage))
 
 
-def read_records(found: list[Shard], kind: type[T], on_damage: OnDamage = strict) -> Iterator[T]:
-    """Every record readers see, decoded as ``kind``."""
+def read_records(
+    found: Iterable[Shard | Path], kind: type[T], on_damage: OnDamage = strict
+) -> Iterator[T]:
+    """Every record readers see of the shards ``found`` (opened or paths), decoded as
+    ``kind``."""
     decode = msgspec.json.Decoder(kind).decode
     for shard, position, line in _visible(found, on_damage):
         try:

@@ -62,17 +62,23 @@ class _RejectedN(Exception):
 
 
 def _choice_tokens(
-    choices: list[_Choice], texts: list[str], usage: _Usage | None
+    choices: list[_Choice], texts: list[str], usage: _Usage | None, max_tokens: int
 ) -> tuple[list[int], bool]:
-    """Each choice's completion tokens, and whether they are estimates (see OpenAIBackend)."""
+    """Each choice's completion tokens, and whether they are estimates (see OpenAIBackend).
+
+    An estimate never passes ``max_tokens``, and a choice cut by the limit (finish ``length``)
+    has exactly that many; the rest of the total is shared out by the other choices' bytes."""
     if all(choice.token_ids is not None for choice in choices):
         return [len(choice.token_ids or ()) for choice in choices], False
     if usage is not None and len(choices) == 1:
         return [usage.completion_tokens], False
-    sizes = [len(text.encode()) for text in texts]
+    cut = [choice.finish_reason == "length" for choice in choices]
+    sizes = [0 if c else len(text.encode()) for c, text in zip(cut, texts, strict=True)]
     if usage is None or not usage.completion_tokens:
-        return [math.ceil(size / BYTES_PER_TOKEN) for size in sizes], True
-    return _shares(usage.completion_tokens, sizes), True
+        counts = [math.ceil(size / BYTES_PER_TOKEN) for size in sizes]
+    else:
+        counts = _shares(max(usage.completion_tokens - sum(cut) * max_tokens, 0), sizes)
+    return [max_tokens if c else min(n, max_tokens) for c, n in zip(cut, counts, strict=True)], True
 
 
 def _shares(total: int, weights: list[int]) -> list[int]:
@@ -209,7 +215,7 @@ class OpenAIBackend:
         while True:
             attempt += 1
             try:
-                return await self._attempt(body, estimate, n), attempt
+                return await self._attempt(body, estimate, n, request.max_tokens), attempt
             except _Retry as retry:
                 # 429 means "wait", not "broken": it spends patience, not the attempt budget
                 rate_limited = retry.failure.kind == "rate_limited"
@@ -227,7 +233,9 @@ class OpenAIBackend:
                 error.attempts = attempt
                 raise
 
-    async def _attempt(self, body: bytes, estimate: int, n: int) -> list[Completion]:
+    async def _attempt(
+        self, body: bytes, estimate: int, n: int, max_tokens: int
+    ) -> list[Completion]:
         assert self._client is not None, "backend not started"
         metrics = self.metrics
         await self.limiter.acquire(estimate)
@@ -241,7 +249,7 @@ class OpenAIBackend:
             if response.status != 200:
                 overloaded = response.status in (429, 503)
                 raise self._failure(response.status, response.body, response.headers, n)
-            completions = self._completions(response.body, n)
+            completions = self._completions(response.body, n, max_tokens)
             used = completions[0].prompt_tokens + sum(c.completion_tokens for c in completions)
             if completions[0].tokens_estimated and (tokenizer := await self._counter()):
                 counts = await asyncio.to_thread(
@@ -261,7 +269,7 @@ class OpenAIBackend:
             metrics.in_flight -= 1
             self.limiter.release(estimated_tokens=estimate, used_tokens=used, overloaded=overloaded)
 
-    def _completions(self, payload: bytes, n: int) -> list[Completion]:
+    def _completions(self, payload: bytes, n: int, max_tokens: int) -> list[Completion]:
         try:
             response = _decode_response(payload)
         except msgspec.DecodeError as error:
@@ -274,7 +282,7 @@ class OpenAIBackend:
         self.metrics.count_usage(self.model, usage.prompt_tokens, usage.completion_tokens)
         choices = sorted(response.choices, key=lambda c: c.index)
         texts = [_text(choice) for choice in choices]
-        counts, estimated = _choice_tokens(choices, texts, response.usage)
+        counts, estimated = _choice_tokens(choices, texts, response.usage, max_tokens)
         return [
             Completion(
                 index=choice.index if 0 <= choice.index < n else i,

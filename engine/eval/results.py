@@ -42,7 +42,9 @@ class Group(msgspec.Struct):
 
 
 class LengthStats(msgspec.Struct):
-    """Completion tokens of the scored samples."""
+    """Completion tokens of the scored samples; ``estimated``: how many of them are estimates
+    (a server that gives one total for n choices and no token ids; a resumed run may group
+    its requests otherwise, so estimates can move while every count stays exact)."""
 
     mean: float
     median: float
@@ -50,6 +52,7 @@ class LengthStats(msgspec.Struct):
     max: float
     mean_correct: float | None
     mean_incorrect: float | None
+    estimated: int = 0
 
 
 class LengthBin(msgspec.Struct):
@@ -192,6 +195,7 @@ def benchmark_result(benchmark: BenchmarkSpec, suite: Suite, directory: Path) ->
     majority: list[bool] = []
     groups: dict[str, list[float]] = {}
     tokens: list[int] = []
+    estimated = 0
     passed: list[bool] = []
     keys: Counter[str] = Counter()
     chosen: Counter[str] = Counter()
@@ -209,6 +213,7 @@ def benchmark_result(benchmark: BenchmarkSpec, suite: Suite, directory: Path) ->
             scored.append(sample)
             assert sample.verdict is not None
             tokens.append(sample.usage.completion_tokens)
+            estimated += sample.usage.estimated
             passed.append(sample.verdict.passed)
             if sample.mcq_key is not None:
                 keys[sample.mcq_key] += 1
@@ -244,7 +249,7 @@ def benchmark_result(benchmark: BenchmarkSpec, suite: Suite, directory: Path) ->
             for name, values in sorted(groups.items(), key=lambda kv: _sort_key(kv[0]))
         },
         truncation_rate=truncated / samples if samples else 0.0,
-        length=_length_stats(tokens, passed),
+        length=_length_stats(tokens, passed, estimated),
         length_bins=_length_bins(tokens, passed),
         histogram=_histogram(tokens, passed),
         letters={"key": dict(sorted(keys.items())), "chosen": dict(sorted(chosen.items()))}
@@ -263,7 +268,7 @@ def _sort_key(label: str) -> tuple[int, float, str]:
         return (1, float(order.get(label.lower(), 3)), label)
 
 
-def _length_stats(tokens: list[int], passed: list[bool]) -> LengthStats:
+def _length_stats(tokens: list[int], passed: list[bool], estimated: int) -> LengthStats:
     right = [t for t, p in zip(tokens, passed, strict=True) if p]
     wrong = [t for t, p in zip(tokens, passed, strict=True) if not p]
     median, p90 = stats.quantiles(tokens, [0.5, 0.9])
@@ -274,6 +279,7 @@ def _length_stats(tokens: list[int], passed: list[bool]) -> LengthStats:
         max=float(max(tokens, default=0)),
         mean_correct=float(np.mean(right)) if right else None,
         mean_incorrect=float(np.mean(wrong)) if wrong else None,
+        estimated=estimated,
     )
 
 

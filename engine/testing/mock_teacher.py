@@ -187,7 +187,7 @@ class MockTeacher:
             stats["garbage"] += 1
             return web.Response(body=_GARBAGE, content_type="application/json")
         self._delivered(replies)
-        return _json(envelope.completion(choices, prompt_tokens))
+        return _json(envelope.completion(choices, prompt_tokens, body.return_token_ids))
 
     def _choice(self, reply: Reply, limit: int | None) -> Choice:
         """The reply as sent: cut at the token limit, or short at ``truncate_rate``."""

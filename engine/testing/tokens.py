@@ -9,12 +9,18 @@ is that counts are exact, repeatable and grow with the text.
 from __future__ import annotations
 
 import re
+import zlib
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 def count_tokens(text: str) -> int:
     return TOKEN.subn("", text)[1]
+
+
+def token_ids_of(text: str, vocabulary: int = 32_000) -> list[int]:
+    """Stable ids for the text's tokens (one per token ``count_tokens`` counts)."""
+    return [zlib.crc32(m.group().encode()) % vocabulary for m in TOKEN.finditer(text)]
 
 
 def cut_tokens(text: str, limit: int) -> str:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from engine.testing.tokens import token_ids_of
+
 Api = Literal["chat", "text"]
 
 
@@ -42,6 +44,7 @@ class CompletionRequest(msgspec.Struct):
     seed: int | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
+    return_token_ids: bool = False  # vLLM's extension: each choice lists its own token ids
 
     def prompt_text(self, api: Api) -> str:
         """The text the reply answers: chat messages joined by newlines, or the prompt."""
@@ -94,8 +97,11 @@ class Envelope(msgspec.Struct, frozen=True):
         head = {"id": self.id, "object": kind, "created": self.created, "model": self.model}
         return head | {"system_fingerprint": None}
 
-    def completion(self, choices: list[Choice], prompt_tokens: int) -> dict[str, Any]:
-        """A whole (non-streamed) response; usage totals the choices."""
+    def completion(
+        self, choices: list[Choice], prompt_tokens: int, token_ids: bool = False
+    ) -> dict[str, Any]:
+        """A whole (non-streamed) response; usage totals the choices; ``token_ids``: each
+        choice carries its tokens' ids, as vLLM's ``return_token_ids`` gives them."""
         body = []
         for index, choice in enumerate(choices):
             item: dict[str, Any] = {"index": index}
@@ -103,6 +109,8 @@ class Envelope(msgspec.Struct, frozen=True):
                 item["message"] = {"role": "assistant", "content": choice.text}
             else:
                 item["text"] = choice.text
+            if token_ids:
+                item["token_ids"] = token_ids_of(choice.text)
             body.append(item | {"logprobs": None, "finish_reason": choice.finish_reason})
         completion_tokens = sum(choice.tokens for choice in choices)
         return self._head(False) | {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.backends.openai_http import _shares
+from engine.backends.openai_http import _Choice, _choice_tokens, _shares, _Usage
 from engine.export.streams import load_stream, stream_files
 from engine.job import Job
 from engine.storage import shards
@@ -98,3 +98,14 @@ def test_shares_add_up_to_the_total():
     assert sorted(_shares(10, [1, 1, 1])) == [3, 3, 4]
     assert sum(_shares(1000, [7, 13, 0, 980])) == 1000 and _shares(5, [0, 0]) in ([3, 2], [2, 3])
     assert _shares(0, [4, 4]) == [0, 0]
+
+
+def test_estimates_never_pass_max_tokens_and_a_cut_choice_has_exactly_that_many():
+    choices = [_Choice(index=i, finish_reason=f) for i, f in enumerate(["length", "stop", "stop"])]
+    texts = ["x" * 400, "y" * 10, "z" * 390]
+    counts, estimated = _choice_tokens(choices, texts, _Usage(10, 150), max_tokens=100)
+    assert estimated and counts[0] == 100 and sum(counts) == 150 and counts[2] > counts[1]
+    counts, _ = _choice_tokens(choices, texts, _Usage(10, 400), max_tokens=100)  # a lying total
+    assert counts[0] == 100 and max(counts) <= 100
+    counts, _ = _choice_tokens(choices, texts, None, max_tokens=50)  # no usage: bytes / 4
+    assert counts == [50, 3, 50]

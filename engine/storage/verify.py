@@ -166,7 +166,7 @@ class Check:
         """Frames found by walking (parts, older shards, a lost index); a damaged frame is
         skipped by looking for the next frame's magic number."""
         data, region = self.data, self._region
-        start = position = number = 0
+        start = position = number = last = 0
         while start < region:
             end = frames.frame_end(data, start, region)
             if end is None:
@@ -186,9 +186,10 @@ class Check:
             else:
                 self.readable += len(lines)
                 yield Piece(start, end, position, lines)
-                position += len(lines)
+                position, last = position + len(lines), end
             start, number = end, number + 1
-        self.end = start if self.part else len(data)
+        # a part ends after its last data frame: an index a writer killed mid-seal wrote is cut
+        self.end = last if self.part else len(data)
 
     def _decode(
         self, start: int, end: int, count: int | None

@@ -16,7 +16,7 @@ from engine.storage import frames, shards
 from engine.storage.outcomes import Outcome, Scope
 from engine.storage.output import DoneSet, OutputDir, RecipeChanged, Stream
 from engine.storage.reader import iter_lines, summarize
-from engine.storage.verify import recover_part
+from engine.storage.verify import Check, recover_part
 
 
 def line(i: int) -> bytes:
@@ -98,6 +98,24 @@ async def test_torn_part_is_cut_at_every_possible_byte(tmp_path):
         assert index.records == 5 * complete
         assert list(iter_lines(path)) == [line(i).rstrip() for i in range(5 * complete)]
         assert shards.read_index(path) == index
+
+
+async def test_a_part_killed_mid_seal_is_sealed_clean(tmp_path):
+    """kill -9 between writing the index and the rename: the part holds all its frames, then
+    some or all of an index and footer; recovery cuts them and seals again, undamaged."""
+    writer = await write(tmp_path / "src", 20, flush_records=5)
+    await writer.close()
+    (sealed,) = shards.list_shards(tmp_path / "src")
+    data = sealed.read_bytes()
+    data_end = frames.walk(data)[0][-1].end
+    for cut in range(data_end, len(data) + 1):
+        work = tmp_path / f"cut{cut}"
+        work.mkdir()
+        part = work / (sealed.name + shards.PART)
+        part.write_bytes(data[:cut])
+        path, index = recover_part(part)
+        assert index.records == 20 and Check.of(path).damage is None, cut
+        assert list(iter_lines(path)) == [line(i).rstrip() for i in range(20)]
 
 
 async def test_corrupt_frame_content_is_cut(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from engine.backends.openai_http import _Choice, _choice_tokens, _shares, _Usage
 from engine.export.streams import load_stream, stream_files
 from engine.job import Job
-from engine.storage import shards
+from engine.storage.reader import iter_lines
 from engine.testing.tokens import count_tokens
 from tests.engine.test_ot3_recipe import FIXTURES, scaled_ot3
 from tests.helpers import read_samples, run_cli
@@ -45,7 +45,7 @@ async def test_every_stream_loads_with_datasets(multi_domain, tmp_path):
         lines = [
             json.loads(line)
             for f in stream_files(out, stream)
-            for line in shards.iter_lines(Path(f))
+            for line in iter_lines(Path(f))
         ]
         assert len(table) == len(lines) > 0, stream
         assert [row["question_id" if "question_id" in row else "id"] for row in table] == [

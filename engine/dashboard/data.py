@@ -8,6 +8,7 @@ without being decompressed.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -18,10 +19,11 @@ import msgspec
 from engine.records import Manifest, Sample
 from engine.sources import Source, SourceError
 from engine.specs import SourceSpec
-from engine.storage import shards
 from engine.storage.outcomes import Outcome
-from engine.storage.output import MANIFEST, summarize
-from engine.storage.reader import read_records
+from engine.storage.output import MANIFEST
+from engine.storage.reader import open_shards, read_records, summarize
+
+log = logging.getLogger(__name__)
 
 # Completion-token buckets of the length histograms (upper edges; the last is open-ended).
 LENGTH_EDGES = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
@@ -193,17 +195,14 @@ class OutputView:
         return golds
 
     def _samples(self, domain: str | None, outcome: str | None) -> Iterator[Sample]:
-        """Samples of the samples stream, skipping shards that cannot hold a match."""
-        for path in shards.list_shards(self.directory, self.name):
-            index = None if path.name.endswith(shards.PART) else shards.read_index(path)
-            if index is not None and not _may_match(index.outcomes, domain, outcome):
-                continue
-            try:
-                yield from read_records([path], Sample)
-            except FileNotFoundError:  # a .part sealed (renamed) while we listed
-                yield from read_records(
-                    [path.with_name(path.name.removesuffix(shards.PART))], Sample
-                )
+        """Samples readers see, skipping shards whose index holds no match; a damaged shard
+        gives what it still holds (logged), as a viewer should."""
+        yield from read_records(
+            open_shards(self.directory, self.name),
+            Sample,
+            on_damage=lambda damage: log.warning("%s", damage),
+            only=lambda shard: _may_match(shard.index.outcomes, domain, outcome),
+        )
 
 
 def _may_match(outcomes: dict[str, int], domain: str | None, outcome: str | None) -> bool:

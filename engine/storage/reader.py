@@ -26,6 +26,9 @@ T = TypeVar("T")
 OnDamage = Callable[[Damage], None]
 
 
+ShardFilter = Callable[["Shard"], bool]
+
+
 def strict(damage: Damage) -> None:
     raise DamagedShard(damage)
 
@@ -160,11 +163,13 @@ def _opened(found: Iterable[Shard | Path]) -> list[Shard]:
 
 
 def _visible(
-    found: Iterable[Shard | Path], on_damage: OnDamage
+    found: Iterable[Shard | Path], on_damage: OnDamage, only: ShardFilter | None = None
 ) -> Iterator[tuple[Shard, int, bytes]]:
     found = _opened(found)
     skipped = superseded(found)
     for shard in found:
+        if only is not None and not only(shard):
+            continue
         skip = skipped.get(shard.path, {})
         for position, line in shard.lines(on_damage):
             if position not in skip:
@@ -178,12 +183,16 @@ def read_lines(found: Iterable[Shard | Path], on_damage: OnDamage = strict) -> I
 
 
 def read_records(
-    found: Iterable[Shard | Path], kind: type[T], on_damage: OnDamage = strict
+    found: Iterable[Shard | Path],
+    kind: type[T],
+    on_damage: OnDamage = strict,
+    only: ShardFilter | None = None,
 ) -> Iterator[T]:
     """Every record readers see of the shards ``found`` (opened or paths), decoded as
-    ``kind``."""
+    ``kind``; ``only``: read just the shards it accepts (by their index), superseded records
+    still skipped across all of them."""
     decode = msgspec.json.Decoder(kind).decode
-    for shard, position, line in _visible(found, on_damage):
+    for shard, position, line in _visible(found, on_damage, only):
         try:
             yield decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:

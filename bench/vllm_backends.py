@@ -3,8 +3,10 @@ OpenAI-compatible server, and concurrency steered by the server's /metrics vs a 
 
 Same tiny model, prompts, seeds and batch limit (max_num_seqs) for both backends, in the same run:
 samples/s and completion tokens/s, plus a check that both wrote the same texts. Then the server is
-driven by many workers twice, with a fixed in-flight count and steered by /metrics, printing the
-engine's in-flight ceiling against the server's queue over time.
+driven by many workers with a fixed, oversubscribed in-flight count and steered by /metrics
+(``server_metrics = "vllm"``), in alternating rounds: samples/s (steady and overall) and the
+server's mean running and waiting, read by the same sampler for both, and the steered ceiling
+against the server's queue over time.
 
 Needs the vLLM venv (``bash .ci/vllm_env.sh``); run with its python:
 
@@ -67,77 +69,113 @@ async def throughput(backend: Backend, requests: list[GenerationRequest]) -> dic
 
 
 async def watch_queue(root: str, interval_s: float, into: list[tuple[float, ServerLoad]]) -> None:
-    """The server's load every ``interval_s``, for the fixed-in-flight run."""
-    started = time.monotonic()
+    """The server's load every ``interval_s`` (the same sampler for both modes)."""
     async with aiohttp.ClientSession() as session:
         while True:
             async with session.get(f"{root}/metrics") as response:
                 load = parse_vllm_metrics(await response.text())
-            into.append((round(time.monotonic() - started, 2), load))
+            into.append((time.monotonic(), load))
             await asyncio.sleep(interval_s)
 
 
-async def samples_per_s(backend: Backend, args: argparse.Namespace) -> float:
-    """Workers send until ``args.seconds``, then what is in flight drains: rate over all of it."""
-    started = time.monotonic()
-    done = await drive(backend, args.workers, seconds=args.seconds, max_tokens=args.max_tokens)
-    return len(done) / (time.monotonic() - started)
+class Timed:
+    """A backend that records when each generation finished."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.finished: list[float] = []
+
+    async def generate(self, request: GenerationRequest):
+        generation = await self.backend.generate(request)
+        self.finished.append(time.monotonic())
+        return generation
 
 
-async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict:
-    model = server.model
-    fixed_spec = TeacherSpec(model=model, base_url=server.url, max_in_flight=args.workers)
-    fixed = OpenAIBackend(fixed_spec)
-    await fixed.start()
+async def one_run(backend: Backend, server: harness.VLLMServer, args: argparse.Namespace) -> dict:
+    """Workers send until ``args.seconds``, then what is in flight drains.
+
+    ``steady``: completions per second and the server's mean load between ``args.warmup`` and
+    the deadline (a long job's regime); ``overall``: every completion over the whole run,
+    slow start and drain included.
+    """
+    await backend.start()
+    timed = Timed(backend)
     queue: list[tuple[float, ServerLoad]] = []
-    watcher = asyncio.ensure_future(watch_queue(server.root, 0.5, queue))
+    watcher = asyncio.ensure_future(watch_queue(server.root, 0.25, queue))
+    started = time.monotonic()
     try:
-        fixed_rate = await samples_per_s(fixed, args)
+        await drive(timed, args.workers, seconds=args.seconds, max_tokens=args.max_tokens)
     finally:
         watcher.cancel()
-        await fixed.close()
+        await backend.close()
+    ended = time.monotonic()
+    low, high = started + args.warmup, started + args.seconds
+    steady = [load for t, load in queue if low <= t <= high]
+    return {
+        "steady_samples": sum(low <= t <= high for t in timed.finished),
+        "steady_seconds": high - low,
+        "samples": len(timed.finished),
+        "seconds": ended - started,
+        "running": [load.running for load in steady],
+        "waiting": [load.waiting for load in steady],
+    }
 
-    steered_spec = TeacherSpec(
-        model=model, base_url=server.url, max_in_flight=args.workers, server_metrics="vllm"
-    )
-    steered = ReplicaSet(steered_spec)
-    await steered.start()
-    try:
-        steered_rate = await samples_per_s(steered, args)
-    finally:
-        await steered.close()
-    history = list(steered.replicas[0].steering.controller.history)
 
-    print(f"\nin-flight vs server queue (max_num_seqs={args.max_num_seqs}, {args.workers} workers)")
-    print(f"{'t s':>6} {'fixed: in-flight':>17} {'running':>8} {'waiting':>8}   "
-          f"{'steered: ceiling':>17} {'in-flight':>10} {'running':>8} {'waiting':>8}")  # fmt: skip
-    for i in range(max(len(queue), len(history))):
-        left = right = ""
-        if i < len(queue):
-            t, load = queue[i]
-            left = f"{t:>6} {args.workers:>17} {load.running:>8.0f} {load.waiting:>8.0f}"
-        if i < len(history):
-            o = history[i]
-            right = f"{o.ceiling:>17} {o.in_flight:>10} {o.running:>8.0f} {o.waiting:>8.0f}"
-        print(f"{left:<42}   {right}")
+def summary(runs: list[dict]) -> dict:
+    """Rates and mean load pooled over a mode's runs."""
 
     def mean(values: list[float]) -> float:
         return round(sum(values) / max(len(values), 1), 2)
 
     return {
-        "fixed": {
-            "in_flight": args.workers,
-            "samples_per_s": round(fixed_rate, 1),
-            "mean_waiting": mean([load.waiting for _, load in queue]),
-            "mean_running": mean([load.running for _, load in queue]),
-        },
-        "steered": {
-            "final_ceiling": history[-1].ceiling if history else None,
-            "samples_per_s": round(steered_rate, 1),
-            "mean_waiting": mean([o.waiting for o in history]),
-            "mean_running": mean([o.running for o in history]),
-        },
-        "steered_vs_fixed_throughput": round(steered_rate / max(fixed_rate, 1e-9), 3),
+        "steady_samples_per_s": round(
+            sum(r["steady_samples"] for r in runs) / sum(r["steady_seconds"] for r in runs), 1
+        ),
+        "overall_samples_per_s": round(
+            sum(r["samples"] for r in runs) / sum(r["seconds"] for r in runs), 1
+        ),
+        "mean_running": mean([x for r in runs for x in r["running"]]),
+        "mean_waiting": mean([x for r in runs for x in r["waiting"]]),
+    }
+
+
+async def steering(server: harness.VLLMServer, args: argparse.Namespace) -> dict:
+    """Fixed in-flight (``args.workers``, oversubscribed) against /metrics-steered, in rounds
+    of alternating order (fixed, steered, steered, fixed, ...) so that a change in the
+    machine's load hits both modes alike."""
+    common = dict(model=server.model, base_url=server.url, max_in_flight=args.workers)
+    runs: dict[str, list[dict]] = {"fixed": [], "steered": []}
+    history = []
+    for round_ in range(args.rounds):
+        order = ("fixed", "steered") if round_ % 2 == 0 else ("steered", "fixed")
+        for mode in order:
+            if mode == "fixed":
+                backend: Backend = OpenAIBackend(TeacherSpec(**common))
+            else:
+                backend = ReplicaSet(TeacherSpec(**common, server_metrics="vllm"))
+            runs[mode].append(await one_run(backend, server, args))
+            if mode == "steered":
+                history = list(backend.replicas[0].steering.controller.history)
+
+    print(f"\nsteered: ceiling vs server queue, last run (max_num_seqs={args.max_num_seqs}, "
+          f"{args.workers} workers)")  # fmt: skip
+    print(f"{'t s':>6} {'ceiling':>8} {'in-flight':>10} {'running':>8} {'waiting':>8}")
+    for o in history:
+        print(f"{o.t:>6} {o.ceiling:>8} {o.in_flight:>10} {o.running:>8.0f} {o.waiting:>8.0f}")
+    fixed, steered = summary(runs["fixed"]), summary(runs["steered"])
+    return {
+        "rounds": args.rounds,
+        "fixed": {"in_flight": args.workers, **fixed},
+        "steered": {"final_ceiling": history[-1].ceiling if history else None, **steered},
+        "steered_vs_fixed_steady": round(
+            steered["steady_samples_per_s"] / max(fixed["steady_samples_per_s"], 1e-9), 3
+        ),
+        "steered_vs_fixed_overall": round(
+            steered["overall_samples_per_s"] / max(fixed["overall_samples_per_s"], 1e-9), 3
+        ),
+        "waiting_steered_vs_fixed": round(
+            steered["mean_waiting"] / max(fixed["mean_waiting"], 1e-9), 3
+        ),
     }
 
 
@@ -198,7 +236,11 @@ if __name__ == "__main__":
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--max-num-seqs", type=int, default=16)
     parser.add_argument("--workers", type=int, default=64, help="steering: workers sending")
-    parser.add_argument("--seconds", type=float, default=10.0, help="steering: each run's length")
+    parser.add_argument("--seconds", type=float, default=15.0, help="steering: each run's length")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="steering: before the steady part"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="steering: runs per mode")
     parser.add_argument("--server-log", default="/tmp/thoughtmill-bench-vllm-server.log")
     result = asyncio.run(main(parser.parse_args()))
     print(json.dumps(result))

@@ -7,6 +7,8 @@ from collections import Counter
 
 import msgspec
 
+from engine.looplag import LoopLag, LoopLagStats
+
 
 class Snapshot(msgspec.Struct):
     """What /status returns and the progress line shows."""
@@ -32,6 +34,7 @@ class Snapshot(msgspec.Struct):
     eta_s: float | None
     verdicts: dict[str, int]
     failures: dict[str, int]
+    loop_lag: LoopLagStats
 
 
 class Metrics:
@@ -55,6 +58,7 @@ class Metrics:
         self.completion_tokens = 0
         self.verdicts: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
+        self.loop_lag = LoopLag()  # measures while entered (``async with``), e.g. by the Job
 
     def snapshot(self) -> Snapshot:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -86,6 +90,7 @@ class Metrics:
             eta_s=round(eta, 1) if eta is not None else None,
             verdicts=dict(self.verdicts),
             failures=dict(self.failures),
+            loop_lag=self.loop_lag.stats(),
         )
 
     def progress_line(self) -> str:
@@ -121,6 +126,10 @@ class Metrics:
         metric("prompt_tokens_total", "counter", self.prompt_tokens)
         metric("completion_tokens_total", "counter", self.completion_tokens)
         metric("in_flight", "gauge", s.in_flight)
+        lines.append("# TYPE thoughtmill_event_loop_lag_seconds gauge")
+        lag = s.loop_lag
+        for quantile, ms in (("0.5", lag.p50_ms), ("0.99", lag.p99_ms), ("1", lag.max_ms)):
+            metric("event_loop_lag_seconds", "gauge", ms / 1000, f'{{quantile="{quantile}"}}')
         lines.append("# TYPE thoughtmill_verdicts_total counter")
         for status, count in sorted(s.verdicts.items()):
             metric("verdicts_total", "counter", count, f'{{status="{status}"}}')

@@ -93,8 +93,9 @@ class Observation(msgspec.Struct, array_like=True):
 class SaturationController:
     """Moves an in-flight ceiling from server load; pure decisions, no I/O (see ``update``).
 
-    The target is ``capacity + queue`` sequences on the server (running plus waiting), with
-    ``queue = ceil(queue_share * capacity)``. ``capacity`` is the most the server ran in the
+    The target is ``capacity + queue`` sequences on the server (running plus waiting; ours
+    still in transit to or from it are made up for), with ``queue = ceil(queue_share *
+    capacity)``. ``capacity`` is the most the server ran in the
     last ``window`` scrapes, known once requests have waited (before that the ceiling doubles
     while it binds). A scrape can land between two scheduler steps, just after a wave of
     sequences finished: one low ``running`` does not lower the capacity, and the ceiling moves
@@ -182,10 +183,10 @@ class SaturationController:
         step = self._step((self.capacity + self.queue - on_server) / self.per_request)
         agreed = min(step, self._last_step, key=abs) if step * self._last_step > 0 else 0
         self._last_step = step
-        if agreed < 0:
-            self.set_ceiling(min(c.ceiling, c.in_flight) + agreed)
-        elif agreed > 0 and saturated and not braking:
-            self.set_ceiling(c.ceiling + agreed)
+        # From what is in flight, which the scrape saw: after a cut it stays above the ceiling
+        # until enough requests finish, and the next cut must not count the same excess again.
+        if agreed < 0 or (agreed > 0 and saturated and not braking):
+            self.set_ceiling(c.in_flight + agreed)
         return c.ceiling
 
 

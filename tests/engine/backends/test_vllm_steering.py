@@ -73,12 +73,19 @@ class Server:
         return ServerLoad(running, sequences - running, self.kv_cache_usage)
 
 
-def steer(controller: SaturationController, server: Server, steps: int, **load: int) -> list[int]:
-    """``steps`` scrapes of an engine with more work than the ceiling: the ceiling after each."""
+def steer(
+    controller: SaturationController, server: Server, steps: int, finish: int = 100, **load: int
+) -> list[int]:
+    """``steps`` scrapes of an engine with more work than the ceiling: the ceiling after each.
+
+    Between scrapes ``finish`` requests complete, and the limiter refills up to the ceiling:
+    after a cut, what is in flight comes down only as requests finish.
+    """
+    concurrency = controller.concurrency
     ceilings = []
     for _ in range(steps):
-        controller.concurrency.in_flight = controller.ceiling
-        ceilings.append(controller.update(server.load(controller.ceiling, **load)))
+        concurrency.in_flight = max(controller.ceiling, concurrency.in_flight - finish)
+        ceilings.append(controller.update(server.load(concurrency.in_flight, **load)))
     return ceilings
 
 
@@ -106,6 +113,16 @@ def test_ceiling_settles_at_the_batch_plus_a_quarter_of_it_waiting_and_stays():
 def test_queue_share_is_configurable_and_zero_means_no_queue():
     assert steer(controller_at(8, queue_share=0.5), Server(capacity=16), 20)[-1] == 24
     assert steer(controller_at(8, queue_share=0.0), Server(capacity=16), 20)[-1] == 16
+
+
+def test_a_cut_is_not_repeated_while_in_flight_drains_to_it():
+    # Slow requests: one finishes between two scrapes, 32 in flight come down to 20 slowly.
+    controller = controller_at(8)
+    ceilings = steer(controller, Server(capacity=16), 40, finish=1)
+    assert ceilings[:2] == [16, 32]
+    assert min(ceilings[2:]) >= 16 + 4  # never cut below the batch plus its queue
+    assert ceilings[-10:] == [20] * 10
+    assert controller.concurrency.in_flight == 20
 
 
 def test_requests_with_n_samples_count_as_n_sequences():

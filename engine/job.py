@@ -86,6 +86,7 @@ class Job:
         recipe, metrics = self.recipe, self.metrics
         async with contextlib.AsyncExitStack() as stack:
             stack.enter_context(self.output.lock())  # one writer per output, for the whole run
+            await stack.enter_async_context(metrics.loop_lag)
             mock_url = await stack.enter_async_context(build.mock_teacher(recipe))
             teacher = build.make_backend(recipe.teacher, metrics, mock_url)  # fails fast
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None

@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import msgspec
 
+from engine.looplag import LoopLag, LoopLagStats
+
 
 class Snapshot(msgspec.Struct):
     """What /status returns and the progress line shows."""
@@ -39,6 +41,7 @@ class Snapshot(msgspec.Struct):
     eta_s: float | None
     verdicts: dict[str, int]
     failures: dict[str, int]
+    loop_lag: LoopLagStats
 
 
 # Bucket upper edges of the histograms (seconds, tokens); the last bucket is +Inf.
@@ -100,6 +103,7 @@ class Metrics:
         self.completion_tokens_by_domain = histograms(TOKEN_EDGES)
         self.verify_seconds = histograms(VERIFY_EDGES)  # by domain
         self.gauges: dict[str, LiveGauge] = {}  # read at every scrape (queues, AIMD limits)
+        self.loop_lag = LoopLag()  # measures while entered (``async with``), e.g. by the Job
 
     def gauge(self, name: str, help: str, label: str, read: Callable[[], dict[str, float]]) -> None:
         """Register a value read when /metrics is scraped, e.g. queue depths by stage."""
@@ -161,6 +165,7 @@ class Metrics:
             eta_s=round(eta, 1) if eta is not None else None,
             verdicts=dict(self.verdicts),
             failures=dict(self.failures),
+            loop_lag=self.loop_lag.stats(),
         )
 
     def progress_line(self) -> str:

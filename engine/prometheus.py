@@ -74,6 +74,15 @@ class JobCollector:
         yield failures
 
         yield GaugeMetricFamily(PREFIX + "in_flight", "Requests in flight", value=m.in_flight)
+        lag = m.loop_lag.stats()
+        family = GaugeMetricFamily(
+            PREFIX + "event_loop_lag_seconds",
+            "Lateness of a 20 ms event-loop timer over the last 60 s, by quantile (1 = max)",
+            labels=["quantile"],
+        )
+        for quantile, ms in (("0.5", lag.p50_ms), ("0.99", lag.p99_ms), ("1", lag.max_ms)):
+            family.add_metric([quantile], ms / 1000)
+        yield family
         total = m.questions_total
         yield GaugeMetricFamily(
             PREFIX + "questions", "Questions the job reads (0 until counted)", value=total or 0

@@ -67,6 +67,8 @@ class TeacherSpec(Spec):
     engine_args: dict[str, object] = {}  # backend "vllm": AsyncEngineArgs (dtype, max_model_len..)
     base_urls: list[str] = []  # data-parallel replicas, load balanced; replaces base_url
     server_metrics: Literal["none", "vllm"] = "none"  # steer in-flight by each server's /metrics
+    # with server_metrics: sequences kept waiting on the server, as a share of its batch
+    server_queue_share: Annotated[float, Meta(ge=0, le=4)] = 0.25
     health_interval_s: Seconds = 2.0  # replicas: /health probe period
     price_input_per_m: NonNegativeFloat = 0.0  # USD per million prompt tokens (live cost)
     price_output_per_m: NonNegativeFloat = 0.0  # USD per million completion tokens

@@ -105,6 +105,7 @@ class ReplicaSet:
                 backend.limiter.concurrency,
                 maximum=spec.max_in_flight,
                 initial=max(spec.min_in_flight, min(8, spec.max_in_flight)),
+                queue_share=spec.server_queue_share,
             )
         return Replica(url, backend, steering)
 

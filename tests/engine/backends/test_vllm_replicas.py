@@ -26,7 +26,7 @@ from engine.metrics import Metrics
 from engine.specs import TeacherSpec
 from tests.helpers import REPO, assert_exactly_once, read_samples, recipe_toml, write_questions
 from tests.vllm_support.harness import free_port
-from tests.vllm_support.load import drive, request
+from tests.vllm_support.load import drive, request, wait_until
 
 
 class MockServer:
@@ -104,25 +104,34 @@ async def test_least_outstanding_sends_most_requests_to_the_faster_replica():
 
 
 async def test_hung_replica_is_taken_out_and_its_in_flight_requests_finish_elsewhere():
-    with mock_servers(300, 300) as (hung, healthy):
-        async with replica_set(teacher([hung.url, healthy.url])) as backend:
+    # The hung replica's 2 s replies cannot finish before it is stopped, however slow the
+    # machine; a long request timeout leaves the health check as the only way they can move.
+    with mock_servers(2000, 300) as (hung, healthy):
+        spec = teacher([hung.url, healthy.url], request_timeout_s=120)
+        async with replica_set(spec) as backend:
             first = asyncio.gather(*(backend.generate(request(i)) for i in range(8)))
-            await asyncio.sleep(0.1)  # both replicas now hold requests
+            await until_held(hung, 4)  # the hung replica holds its share, so does the other
             assert [r.outstanding for r in backend.replicas] == [4, 4]
             hung.signal(signal.SIGSTOP)
             started = time.monotonic()
-            results = await asyncio.wait_for(first, 5)
+            results = await asyncio.wait_for(first, 60)
             moved_after = time.monotonic() - started
             assert not backend.replicas[0].healthy
             assert backend.replicas[0].served == 0 and backend.replicas[1].served == 8
             assert backend.metrics.retries == 4  # each of the hung replica's requests re-sent once
             hung.signal(signal.SIGCONT)
-            await asyncio.sleep(0.5)  # the next probe finds it answering again
-            assert backend.replicas[0].healthy
+            await wait_until(lambda: backend.replicas[0].healthy, "a probe finds it answering")
             await asyncio.gather(*(backend.generate(request(i)) for i in range(8)))
             assert backend.replicas[0].served > 0  # taken back into rotation
     assert [len(r.completions) for r in results] == [1] * 8
-    assert moved_after < 3, moved_after  # health timeout (1 s) + the re-sent request
+    assert moved_after < spec.request_timeout_s / 2, moved_after  # by the health check
+
+
+async def until_held(server: MockServer, count: int) -> None:
+    """Wait until ``server`` has received ``count`` requests (asked off the event loop)."""
+    deadline = time.monotonic() + 60
+    while await asyncio.to_thread(server.requests) < count:
+        assert time.monotonic() < deadline, f"{server.url} never got {count} requests"
 
 
 async def test_all_replicas_down_is_a_typed_connection_failure_after_the_timeout():
@@ -138,10 +147,12 @@ async def test_all_replicas_down_is_a_typed_connection_failure_after_the_timeout
 
 def test_recipes_with_base_urls_or_server_metrics_get_a_replica_set():
     assert isinstance(make_backend(teacher(["http://a/v1", "http://b/v1"]), Metrics()), ReplicaSet)
-    steered = make_backend(TeacherSpec(model="m", server_metrics="vllm"), Metrics())
+    spec = TeacherSpec(model="m", server_metrics="vllm", server_queue_share=0.5)
+    steered = make_backend(spec, Metrics())
     assert isinstance(steered, ReplicaSet)
     assert [r.steering is not None for r in steered.replicas] == [True]
     assert steered.replicas[0].steering.url == "http://127.0.0.1:8000/metrics"
+    assert steered.replicas[0].steering.controller.queue_share == 0.5
 
 
 async def test_replica_killed_mid_job_then_restarted_loses_and_duplicates_nothing(tmp_path: Path):
@@ -159,15 +170,13 @@ async def test_replica_killed_mid_job_then_restarted_loses_and_duplicates_nothin
         )  # fmt: skip
         job = Job(recipe)
         run = asyncio.ensure_future(job.run())
-        while job.metrics.samples_written < 60:
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: job.metrics.samples_written >= 60, "60 samples written")
         victim.signal(signal.SIGKILL)  # dies holding requests
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: job.metrics.retries > 0, "the victim's requests re-sent")
         victim.start()  # same port: the health check brings it back
         assert await asyncio.wait_for(run, 60) == 0
         after_restart = victim.requests()
     samples = read_samples(tmp_path / "out")
     assert_exactly_once(samples, 600, 2)
     assert all(s.failure is None for s in samples)
-    assert job.metrics.retries > 0  # the killed replica's requests were re-sent
     assert after_restart > 0, "the restarted replica never got traffic back"

@@ -20,6 +20,7 @@ from engine.mixing import Mixer
 from engine.pipeline import Stage
 from engine.records import Question
 from engine.sources import Source
+from engine.sources.intake import Intake, Rejected
 from engine.specs import TeacherSpec
 from engine.stages.exclusions import Exclusions
 from engine.stages.filter import FilterStage
@@ -34,21 +35,32 @@ from engine.storage.sink import RecordSink, SampleSink
 
 class QuestionStream:
     """The recipe's questions, streamed: mixed by quota and weight when ``[mix]`` is set, else
-    source after source; capped by limits.max_questions. Counts what it reads for the funnel."""
+    source after source; capped by limits.max_questions. Counts what it reads for the funnel.
+
+    Each id is one question per job: a later row with a taken id, and a bad row its source
+    skips, come through as ``Rejected`` (for the filter stage to write as exclusions), just
+    before the next question; they count toward no quota or limit."""
 
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
         self.funnel = Funnel()
 
-    def __iter__(self) -> Iterator[Question]:
-        recipe = self.recipe
+    def __iter__(self) -> Iterator[Question | Rejected]:
+        recipe, intake = self.recipe, Intake()
+        sources = [Source(spec, intake) for spec in recipe.sources]
         if recipe.mix is not None:
-            stream: Iterator[Question] = iter(Mixer.from_specs(recipe.mix, recipe.sources))
+            stream: Iterator[Question] = iter(Mixer(recipe.mix, sources))
         else:
-            stream = itertools.chain.from_iterable(Source(spec) for spec in recipe.sources)
+            stream = itertools.chain.from_iterable(sources)
         for question in itertools.islice(stream, recipe.limits.max_questions or None):
+            yield from intake.drain()
             self.funnel.count("read", question.domain, question.source)
             yield question
+        yield from intake.drain()
+
+    def questions(self) -> Iterator[Question]:
+        """Only the questions."""
+        return (item for item in self if isinstance(item, Question))
 
     def count(self) -> int:
         """How many questions iterating yields, from the local files' row counts: each domain
@@ -89,15 +101,14 @@ async def mock_teacher(recipe: Recipe) -> AsyncIterator[str | None]:
         return
     from engine.testing.process import mock_teacher_process
 
-    key = QuestionStream(recipe) if recipe.mock_teacher.answer_key else None
+    key = QuestionStream(recipe).questions() if recipe.mock_teacher.answer_key else None
     async with mock_teacher_process(recipe.mock_teacher, key) as url:
         yield url
 
 
 def filter_stages(recipe: Recipe, exclusions: Exclusions) -> list[Stage]:
-    """Decontamination and dedup, when the recipe asks for either."""
-    if recipe.decont is None and recipe.dedup is None:
-        return []
+    """The stage that writes rejected rows as exclusions, with decontamination and dedup when
+    the recipe asks for either."""
     decont = Decontaminator(recipe.decont) if recipe.decont else None
     dedup = Dedup(recipe.dedup) if recipe.dedup else None
     return [FilterStage(decont, dedup, exclusions)]

@@ -158,6 +158,12 @@ class SourceSpec(Spec):
     is read instead when given. ``weight`` sets the source's share in mixing; ``limit`` caps the
     questions read. ``optional``: a missing path yields no questions (with a warning) instead of
     an error.
+
+    ``on_bad_row``: a row that cannot be read or mapped (invalid JSON, a missing field, nesting
+    deeper than the engine decodes, longer than ``max_row_bytes``) stops the job with an error
+    naming file and line (``error``), or becomes a ``bad_row`` exclusion naming them (``skip``)
+    and the job goes on. A syntax error inside a JSON array ends its file either way (where the
+    next element starts is unknown).
     """
 
     name: Annotated[str, Meta(min_length=1)]
@@ -172,6 +178,8 @@ class SourceSpec(Spec):
     weight: Annotated[float, Meta(gt=0)] = 1.0
     limit: NonNegative | None = None
     optional: bool = False
+    on_bad_row: Literal["error", "skip"] = "error"
+    max_row_bytes: Annotated[int, Meta(ge=1024, le=1 << 32)] = 64 << 20
 
     def __post_init__(self) -> None:
         if not self.path and not self.hf:

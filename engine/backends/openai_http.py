@@ -24,7 +24,7 @@ class _Message(msgspec.Struct):
 
 
 class _Choice(msgspec.Struct):
-    index: int = 0
+    index: int | None = None
     message: _Message | None = None
     text: str | None = None
     finish_reason: str | None = None
@@ -56,6 +56,19 @@ class _Retry(Exception):
 
 class _RejectedN(Exception):
     """The server refused n > 1."""
+
+
+def _in_sample_order(choices: list[_Choice], n: int) -> list[_Choice]:
+    """The choices in sample order: by ``index`` when they carry 0..n-1 once each, by position
+    when none carries one (some servers omit it); any other indices are a bad response, never
+    a guess that could put two samples on one index."""
+    indices = [choice.index for choice in choices]
+    if all(index is None for index in indices):
+        return choices
+    if None not in indices and sorted(indices) == list(range(n)):  # type: ignore[type-var]
+        return sorted(choices, key=lambda choice: choice.index)  # type: ignore[arg-type, return-value]
+    shown = ", ".join("-" if i is None else str(i) for i in indices[:16])
+    raise _Retry(Failure("bad_response", f"choice indices [{shown}] are not 0..{n - 1} once each"))
 
 
 def _text(choice: _Choice) -> str:
@@ -226,6 +239,7 @@ class OpenAIBackend:
         if len(response.choices) != n:
             detail = f"expected {n} choices, got {len(response.choices)}"
             raise _Retry(Failure("bad_response", detail))
+        choices = _in_sample_order(response.choices, n)
         usage = response.usage or _Usage()
         self._learn(usage, n)
         self.metrics.prompt_tokens += usage.prompt_tokens
@@ -233,13 +247,13 @@ class OpenAIBackend:
         per_prompt, per_completion = usage.prompt_tokens, usage.completion_tokens // n
         return [
             Completion(
-                index=choice.index if 0 <= choice.index < n else i,
+                index=i,
                 text=_text(choice),
                 finish_reason=choice.finish_reason,
                 prompt_tokens=per_prompt,
                 completion_tokens=per_completion,
             )
-            for i, choice in enumerate(sorted(response.choices, key=lambda c: c.index))
+            for i, choice in enumerate(choices)
         ]
 
     def _failure(self, status: int, payload: bytes, headers, n: int) -> Exception:

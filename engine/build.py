@@ -14,6 +14,7 @@ from engine.backends.base import Backend
 from engine.config import Recipe
 from engine.decont import Decontaminator
 from engine.dedup import Dedup
+from engine.errors import TeacherUnavailable
 from engine.funnel import Funnel
 from engine.metrics import Metrics
 from engine.mixing import Mixer
@@ -90,6 +91,14 @@ def make_backend(spec: TeacherSpec, metrics: Metrics, base_url: str | None = Non
     from engine.backends.openai_http import OpenAIBackend
 
     return OpenAIBackend(spec, metrics)
+
+
+async def preflight(backends: dict[str, Backend | None]) -> None:
+    """Stop the job before it writes anything when a backend (by its section name) would
+    refuse every request: not reachable, the key refused, the model unknown."""
+    for section, backend in backends.items():
+        if backend is not None and (problem := await backend.preflight()):
+            raise TeacherUnavailable(f"{section}: {problem}")
 
 
 @contextlib.asynccontextmanager

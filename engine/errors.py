@@ -3,3 +3,8 @@
 
 class ConfigError(ValueError):
     """A recipe, suite or setting that cannot be used; the message names the file and key."""
+
+
+class TeacherUnavailable(Exception):
+    """A teacher (or scorer) refuses every request at the start: not reachable, the API key
+    refused, the model unknown. The job stops before it writes a sample."""

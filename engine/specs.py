@@ -125,8 +125,13 @@ class OutputSpec(Spec):
 
 
 class LimitsSpec(Spec):
+    """``max_failed_share``: a run exits 1 (failed) when more than this share of the samples it
+    wrote are failures (the teacher's, or verification's ``infra_error``), and always when all
+    are; ``1.0`` fails a run only when every sample failed."""
+
     max_questions: NonNegative = 0
     queue_size: Annotated[int, Meta(ge=1, le=1 << 20)] = 512
+    max_failed_share: Fraction = 0.05
 
 
 class FieldMap(Spec):

@@ -12,7 +12,7 @@ import logging
 import sys
 
 from engine.cli import export, job, mock, output
-from engine.errors import ConfigError
+from engine.errors import ConfigError, TeacherUnavailable
 from engine.exits import Exit
 from engine.sources import SourceError
 from engine.storage.output import RecipeChanged
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SourceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return Exit.USAGE
+    except TeacherUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return Exit.FAILED
     except RecipeChanged as error:
         print(f"error: {error}", file=sys.stderr)
         return Exit.RECIPE_CHANGED

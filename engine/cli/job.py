@@ -64,6 +64,8 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     print(_summary(job), flush=True)
+    if job.failure:
+        print(f"error: the job failed: {job.failure}", file=sys.stderr)
     return code
 
 

@@ -102,7 +102,9 @@ async def test_a_job_against_a_server_without_indices_writes_every_sample(
     async with server(shape) as (url, calls):
         assert await Job(make_recipe(url, questions)).run() == 0
     samples = read_samples(tmp_path / "out")
-    assert calls["requests"] == 10  # native n: one request per question
+    # native n, one request per question, and the preflight's request for one token (this
+    # server has no /models)
+    assert calls["requests"] == 11
     assert Counter((s.question_id, s.sample_index) for s in samples) == Counter(
         {(f"s:q{i}", j): 1 for i in range(10) for j in range(4)}
     )

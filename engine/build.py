@@ -14,13 +14,13 @@ from engine.backends.base import Backend
 from engine.config import Recipe
 from engine.decont import Decontaminator
 from engine.dedup import Dedup
-from engine.errors import TeacherUnavailable
+from engine.errors import ConfigError, TeacherUnavailable
 from engine.funnel import Funnel
 from engine.metrics import Metrics
 from engine.mixing import Mixer
 from engine.pipeline import Stage
 from engine.records import Question
-from engine.sources import Source
+from engine.sources import Source, SourceError
 from engine.sources.intake import Intake, Rejected
 from engine.specs import TeacherSpec
 from engine.stages.exclusions import Exclusions
@@ -73,6 +73,23 @@ class QuestionStream:
         quotas = recipe.mix.quotas if recipe.mix is not None else {}
         total = sum(min(count, quotas.get(domain, count)) for domain, count in per_domain.items())
         return min(total, recipe.limits.max_questions or total)
+
+
+def check(recipe: Recipe, name: str) -> None:
+    """What ``check`` and ``run`` refuse before anything starts (``name``: the recipe file):
+    a local source or benchmark without data files of a known format, a backend that cannot
+    be built (e.g. vLLM not installed). Hub sources are resolved when they are read."""
+    benchmarks = recipe.decont.benchmarks if recipe.decont else []
+    for section, specs in (("sources", recipe.sources), ("decont.benchmarks", benchmarks)):
+        for i, spec in enumerate(specs):
+            if not spec.hf:
+                try:
+                    Source(spec).file_readers()
+                except SourceError as error:
+                    raise ConfigError(f"{name}: {section}[{i}].path: {error}") from None
+    for spec in (recipe.teacher, recipe.scorer):
+        if spec is not None:
+            make_backend(spec, Metrics())
 
 
 def make_backend(spec: TeacherSpec, metrics: Metrics, base_url: str | None = None) -> Backend:

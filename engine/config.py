@@ -58,6 +58,12 @@ class Recipe(Spec):
     scorer: ScorerSpec | None = None
     select: SelectSpec | None = None
 
+    def __post_init__(self) -> None:
+        first: dict[str, int] = {}
+        for i, source in enumerate(self.sources):  # names label ids, the funnel and mixing
+            if (j := first.setdefault(source.name, i)) != i:
+                raise ValueError(f"sources[{i}].name: {source.name!r} is the name of sources[{j}]")
+
     def sample_hash(self) -> str:
         """Hash of everything that changes the samples (model, prompt, sampling)."""
         relevant = {
@@ -110,7 +116,7 @@ def _digest(value: object) -> str:
 
 
 _PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`")
 _MISSING = re.compile(r"Object missing required field `(?P<key>[^`]+)`")
 _BOUND = re.compile(r"Expected `\w+` (?P<op>>=|<=|>|<) (?P<bound>\S+)$")
 _LENGTH = re.compile(r"Expected `(?P<kind>str|array|object)` of length >= 1$")
@@ -128,7 +134,8 @@ def _describe(error: msgspec.ValidationError, kind: type) -> str:
     message = message[: match.start()] if match else message
     for pattern, what in ((_UNKNOWN, "unknown key"), (_MISSING, "missing required key")):
         if found := pattern.match(message):
-            key = f"{path}.{found['key']}" if path else found["key"]
+            name = found["key"] or '""'  # an empty key, named so it can be found
+            key = f"{path}.{name}" if path else name
             return f"{key}: {what}"
     if found := _BOUND.match(message):
         message = f"must be {_BOUND_WORDS[found['op']]} {found['bound']}"
@@ -173,6 +180,8 @@ def decode(data: object, kind: type[T], name: str) -> T:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as e:
         raise ConfigError(f"{name}: {_describe(e, kind)}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: values nested too deeply") from None
 
 
 def parse_recipe(text: str, name: str = "<recipe>") -> Recipe:
@@ -181,6 +190,8 @@ def parse_recipe(text: str, name: str = "<recipe>") -> Recipe:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{name}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: values nested too deeply") from None
     return recipe_from_dict(data, name)
 
 
@@ -193,7 +204,9 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     """Read and validate a recipe file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     return parse_recipe(text, path.name)

@@ -8,3 +8,7 @@ class ConfigError(ValueError):
 class TeacherUnavailable(Exception):
     """A teacher (or scorer) refuses every request at the start: not reachable, the API key
     refused, the model unknown. The job stops before it writes a sample."""
+
+
+class UsageError(ValueError):
+    """A command that cannot be carried out as given (e.g. a port in use for ``serve``)."""

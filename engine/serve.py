@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+
 import msgspec
 from aiohttp import web
 
+from engine.errors import UsageError
 from engine.metrics import Metrics
 
 
@@ -28,7 +31,13 @@ def status_app(metrics: Metrics) -> web.Application:
 
 
 async def start_status_server(metrics: Metrics, host: str, port: int) -> web.AppRunner:
+    """Serve the endpoints; a port that cannot be bound is a usage error naming it."""
     runner = web.AppRunner(status_app(metrics), access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        await runner.cleanup()
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound: {error}"
+        raise UsageError(f"serve: port {port} on {host} {reason} (choose another --port)") from None
     return runner

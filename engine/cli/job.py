@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from pathlib import Path
 
+from engine import build
 from engine import job as jobs
 from engine.cli.loop import run
-from engine.config import load_recipe, missing_keys
+from engine.config import Recipe, load_recipe, missing_keys
 from engine.exits import Exit
 from engine.metrics import Metrics
 
@@ -41,8 +44,23 @@ def _summary(job: jobs.Job) -> str:
     return "\n".join(lines)
 
 
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (``run ... | head``), so later
+    writes and the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _checked(config: str) -> Recipe:
+    """The recipe, with everything refused that ``check`` refuses."""
+    recipe = load_recipe(config)
+    build.check(recipe, Path(config).name)
+    return recipe
+
+
 async def _job(args: argparse.Namespace, serve: bool) -> int:
-    recipe = load_recipe(args.config)
+    recipe = _checked(args.config)
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
     tasks = []
@@ -63,7 +81,10 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
             await runner.cleanup()
     if not args.quiet:
         print(file=sys.stderr)
-    print(_summary(job), flush=True)
+    try:
+        print(_summary(job), flush=True)
+    except BrokenPipeError:  # the reader of stdout has gone: the job's outcome stands
+        silence_stdout()
     if job.failure:
         print(f"error: the job failed: {job.failure}", file=sys.stderr)
     return code
@@ -78,7 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.config)
+    recipe = _checked(args.config)
     for problem in missing_keys(recipe):
         print(f"warning: {args.config}: {problem} (needed to run)", file=sys.stderr)
     print(f"{args.config}: ok (recipe {recipe.sample_hash()}, {len(recipe.sources)} sources)")

@@ -91,12 +91,12 @@ class Source:
                     f"source {spec.name!r}: hf dataset {spec.hf!r} needs the `datasets` package"
                     " (pip install datasets), or set path to a local copy"
                 )
-        readers = self._file_readers()
+        readers = self.file_readers()
         if not readers:
             log.warning("optional source %r: no data files at %s; skipped", spec.name, spec.path)
         yield from readers
 
-    def _file_readers(self) -> list[FileRows]:
+    def file_readers(self) -> list[FileRows]:
         """A reader per local data file; none is an error unless the source is optional."""
         spec = self.spec
         files = local_files(spec)
@@ -142,5 +142,5 @@ class Source:
     def count(self) -> int:
         """How many Questions a local source yields, from its files' row counts (rows are not
         decoded or mapped, so this is quick)."""
-        total = sum(reader.count() for reader in self._file_readers())
+        total = sum(reader.count() for reader in self.file_readers())
         return total if self.spec.limit is None else min(total, self.spec.limit)

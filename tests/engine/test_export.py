@@ -62,6 +62,7 @@ async def test_export_reads_back_with_datasets_in_both_chat_formats(
     out = await run_job(
         tmp_path, mock_teacher, make_recipe, 40,
         mock={"truncate_rate": 0.1, "error_rate": 0.15}, retries=1, prompt=PROMPT,
+        limits="max_failed_share = 0.5",  # failures wanted: more than the default 5% fails the run
     )  # fmt: skip
     samples = read_samples(out)
     wanted = {s.key[:2]: s for s in samples if s.completion is not None and not s.truncated}

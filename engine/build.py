@@ -77,16 +77,24 @@ class QuestionStream:
 
 def check(recipe: Recipe, name: str) -> None:
     """What ``check`` and ``run`` refuse before anything starts (``name``: the recipe file):
-    a local source or benchmark without data files of a known format, a backend that cannot
-    be built (e.g. vLLM not installed). Hub sources are resolved when they are read."""
+    a local source or benchmark without data files of a known format, or whose first row does
+    not fit its field mapping (under ``on_bad_row = "error"``), a backend that cannot be built
+    (e.g. vLLM not installed). Hub sources are resolved when they are read."""
     benchmarks = recipe.decont.benchmarks if recipe.decont else []
     for section, specs in (("sources", recipe.sources), ("decont.benchmarks", benchmarks)):
         for i, spec in enumerate(specs):
-            if not spec.hf:
-                try:
-                    Source(spec).file_readers()
-                except SourceError as error:
-                    raise ConfigError(f"{name}: {section}[{i}].path: {error}") from None
+            if spec.hf:
+                continue
+            source = Source(spec)
+            try:
+                source.file_readers()
+            except SourceError as error:
+                raise ConfigError(f"{name}: {section}[{i}].path: {error}") from None
+            try:
+                if spec.on_bad_row == "error":
+                    next(iter(source), None)  # the first row reads and maps, as run would
+            except SourceError as error:
+                raise ConfigError(f"{name}: {section}[{i}]: {error}") from None
     for spec in (recipe.teacher, recipe.scorer):
         if spec is not None:
             make_backend(spec, Metrics())

@@ -115,7 +115,7 @@ def _digest(value: object) -> str:
     return hashlib.blake2b(msgspec.json.encode(value), digest_size=8).hexdigest()
 
 
-_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_PATH = re.compile(r" - at (?P<key>`key` in )?`\$\.?(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`")
 _MISSING = re.compile(r"Object missing required field `(?P<key>[^`]+)`")
 _BOUND = re.compile(r"Expected `\w+` (?P<op>>=|<=|>|<) (?P<bound>\S+)$")
@@ -132,6 +132,8 @@ def _describe(error: msgspec.ValidationError, kind: type) -> str:
     match = _PATH.search(message)
     path = match["path"] if match else ""
     message = message[: match.start()] if match else message
+    if match and match["key"]:  # a mapping's key, not its value, is wrong
+        path += "[key]"
     for pattern, what in ((_UNKNOWN, "unknown key"), (_MISSING, "missing required key")):
         if found := pattern.match(message):
             name = found["key"] or '""'  # an empty key, named so it can be found
@@ -152,9 +154,11 @@ def _describe(error: msgspec.ValidationError, kind: type) -> str:
 def _choices(kind: type, path: str) -> list[str]:
     """The values a Literal field at ``path`` (``a.b[2].c``) of ``kind`` admits."""
     info: object = msgspec.inspect.type_info(kind)
-    for part in re.findall(r"\w+|\[\d+\]", path):
+    for part in re.findall(r"\w+|\[\d+\]|\[key\]", path):
         info = _unwrap(info)
-        if part.startswith("["):
+        if part == "[key]":
+            info = getattr(info, "key_type", None)
+        elif part.startswith("["):
             info = getattr(info, "item_type", None)
         elif isinstance(info, msgspec.inspect.StructType):
             info = next((f.type for f in info.fields if f.encode_name == part), None)

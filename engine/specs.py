@@ -172,11 +172,11 @@ class FieldMap(Spec):
     ``metadata`` fields are copied into Question.metadata when present.
     """
 
-    problem: str = "problem"
+    problem: Annotated[str, Meta(min_length=1)] = "problem"
     answer: str | None = "answer"
     tests: str | None = "tests"
     choices: str | list[str] | None = "choices"
-    id: str | None = None
+    id: Annotated[str, Meta(min_length=1)] | None = None
     metadata: list[str] = []
 
 

@@ -135,8 +135,7 @@ async def mock_teacher(recipe: Recipe) -> AsyncIterator[str | None]:
         return
     from engine.testing.process import mock_teacher_process
 
-    key = QuestionStream(recipe).questions() if recipe.mock_teacher.answer_key else None
-    async with mock_teacher_process(recipe.mock_teacher, key) as url:
+    async with mock_teacher_process(recipe.mock_teacher, QuestionStream(recipe).questions()) as url:
         yield url
 
 

@@ -9,19 +9,21 @@ import hashlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import msgspec
 
 from engine.errors import ConfigError
+from engine.overrides import apply as apply_overrides
 from engine.specs import (
     DecontSpec,
     DedupSpec,
+    ExportSpec,
     JobSpec,
     LimitsSpec,
     MixSpec,
-    MockTeacherSpec,
     OutputSpec,
     PromptSpec,
     SamplingSpec,
@@ -32,6 +34,7 @@ from engine.specs import (
     TeacherSpec,
     VerifySpec,
 )
+from engine.testing.options import MockOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,12 +54,13 @@ class Recipe(Spec):
     sampling: SamplingSpec = msgspec.field(default_factory=SamplingSpec)
     verify: VerifySpec = msgspec.field(default_factory=VerifySpec)
     limits: LimitsSpec = msgspec.field(default_factory=LimitsSpec)
-    mock_teacher: MockTeacherSpec | None = None
+    mock_teacher: MockOptions | None = None
     mix: MixSpec | None = None
     decont: DecontSpec | None = None
     dedup: DedupSpec | None = None
     scorer: ScorerSpec | None = None
     select: SelectSpec | None = None
+    export: ExportSpec | None = None  # defaults for `engine export --config RECIPE`
 
     def __post_init__(self) -> None:
         first: dict[str, int] = {}
@@ -188,15 +192,16 @@ def decode(data: object, kind: type[T], name: str) -> T:
         raise ConfigError(f"{name}: values nested too deeply") from None
 
 
-def parse_recipe(text: str, name: str = "<recipe>") -> Recipe:
-    """Decode and validate a TOML recipe (relative paths in it are relative to the cwd)."""
+def parse_recipe(text: str, name: str = "<recipe>", overrides: Sequence[str] = ()) -> Recipe:
+    """Decode and validate a TOML recipe (relative paths in it are relative to the cwd), with
+    ``section.key=VALUE`` overrides applied first (engine.overrides)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{name}: {e}") from None
     except RecursionError:
         raise ConfigError(f"{name}: values nested too deeply") from None
-    return recipe_from_dict(data, name)
+    return recipe_from_dict(apply_overrides(data, list(overrides)), name)
 
 
 def recipe_from_dict(data: dict[str, object], name: str = "<recipe>") -> Recipe:
@@ -204,8 +209,8 @@ def recipe_from_dict(data: dict[str, object], name: str = "<recipe>") -> Recipe:
     return decode(data, Recipe, name)
 
 
-def load_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Read and validate a recipe file."""
+def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
+    """Read and validate a recipe file, with overrides applied."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")
@@ -213,4 +218,4 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
-    return parse_recipe(text, path.name)
+    return parse_recipe(text, path.name, overrides)

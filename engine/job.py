@@ -46,6 +46,9 @@ class Job:
         self.recipe = recipe
         self.allow_recipe_change = allow_recipe_change
         self.metrics = Metrics()
+        for spec in (recipe.teacher, recipe.scorer):
+            if spec is not None and (spec.price_input_per_m or spec.price_output_per_m):
+                self.metrics.prices[spec.model] = (spec.price_input_per_m, spec.price_output_per_m)
         self.recipe_hash = recipe.sample_hash()
         self.scope = Scope(self.recipe_hash, recipe.curation_hash(), recipe.sampling.n)
         self.output = OutputDir(Path(recipe.output.dir), recipe.job.name, recipe.job.worker)
@@ -158,7 +161,15 @@ class Job:
     async def _run(self, source: Any, stages: list[Stage], sinks: list[RecordSink]) -> None:
         """Run one pipeline while its sinks flush on a timer; a forced stop is not an error."""
         self._funnels += [stage.funnel for stage in stages if hasattr(stage, "funnel")]
-        self.pipeline = Pipeline(source, stages, self.recipe.limits.queue_size)
+        self.pipeline = pipeline = Pipeline(source, stages, self.recipe.limits.queue_size)
+        self.metrics.gauge(
+            "queue_depth",
+            "Items waiting in front of each stage",
+            "stage",
+            lambda: {
+                s.name: q.qsize() for s, q in zip(pipeline.stages, pipeline.queues, strict=True)
+            },
+        )
         if self.stopped:
             self.pipeline.stop()
         seconds = self.recipe.output.flush_seconds

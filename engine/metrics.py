@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import NamedTuple
 
 import msgspec
 
@@ -19,6 +22,8 @@ class Snapshot(msgspec.Struct):
     samples_skipped_resume: int
     requests: int
     requests_per_s: float
+    samples_per_s: float
+    prompt_tokens_per_s: float
     completion_tokens_per_s: float
     in_flight: int
     retries: int
@@ -29,9 +34,41 @@ class Snapshot(msgspec.Struct):
     passed: int
     verified: int
     pass_rate: float | None
+    pass_rate_by_domain: dict[str, float]
+    cost_usd: float
     eta_s: float | None
     verdicts: dict[str, int]
     failures: dict[str, int]
+
+
+# Bucket upper edges of the histograms (seconds, tokens); the last bucket is +Inf.
+LATENCY_EDGES = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+TOKEN_EDGES = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+VERIFY_EDGES = (0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5, 10, 30)
+
+
+class Histogram:
+    """Counts per bucket and the sum of what was observed: a bisect and two additions."""
+
+    def __init__(self, edges: tuple[float, ...]):
+        self.edges = edges
+        self.counts = [0] * (len(edges) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.edges, value)] += 1
+        self.sum += value
+
+
+class LiveGauge(NamedTuple):
+    help: str
+    label: str
+    read: Callable[[], dict[str, float]]
+
+
+def histograms(edges: tuple[float, ...]) -> defaultdict[str, Histogram]:
+    """Histograms by one label value, made on first use."""
+    return defaultdict(lambda: Histogram(edges))
 
 
 class Metrics:
@@ -54,7 +91,41 @@ class Metrics:
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.verdicts: Counter[str] = Counter()
+        self.verdicts_by_domain: Counter[tuple[str, str]] = Counter()
         self.failures: Counter[str] = Counter()
+        self.prices: dict[str, tuple[float, float]] = {}  # model -> USD per 1M (input, output)
+        self.cost_usd = 0.0
+        self.request_seconds = histograms(LATENCY_EDGES)  # by model
+        self.question_seconds = Histogram(LATENCY_EDGES)  # first request to last sample written
+        self.completion_tokens_by_domain = histograms(TOKEN_EDGES)
+        self.verify_seconds = histograms(VERIFY_EDGES)  # by domain
+        self.gauges: dict[str, LiveGauge] = {}  # read at every scrape (queues, AIMD limits)
+
+    def gauge(self, name: str, help: str, label: str, read: Callable[[], dict[str, float]]) -> None:
+        """Register a value read when /metrics is scraped, e.g. queue depths by stage."""
+        self.gauges[name] = LiveGauge(help, label, read)
+
+    def count_verdict(self, domain: str, status: str) -> None:
+        self.verdicts[status] += 1
+        self.verdicts_by_domain[domain, status] += 1
+
+    def count_usage(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+        """Tokens of one reply, and what they cost at the model's price (when one is set)."""
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if (price := self.prices.get(model)) is not None:
+            self.cost_usd += (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+
+    def pass_rates(self) -> dict[str, float]:
+        """Passed over verified (infra_error excluded) per domain."""
+        verified: Counter[str] = Counter()
+        passed: Counter[str] = Counter()
+        for (domain, status), count in self.verdicts_by_domain.items():
+            if status != "infra_error":
+                verified[domain] += count
+            if status == "passed":
+                passed[domain] += count
+        return {d: round(passed[d] / n, 4) for d, n in verified.items() if n}
 
     def snapshot(self) -> Snapshot:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -73,6 +144,8 @@ class Metrics:
             samples_skipped_resume=self.samples_skipped_resume,
             requests=self.requests,
             requests_per_s=round(self.requests / elapsed, 2),
+            samples_per_s=round(self.samples_written / elapsed, 2),
+            prompt_tokens_per_s=round(self.prompt_tokens / elapsed, 1),
             completion_tokens_per_s=round(self.completion_tokens / elapsed, 1),
             in_flight=self.in_flight,
             retries=self.retries,
@@ -83,6 +156,8 @@ class Metrics:
             passed=passed,
             verified=verified,
             pass_rate=round(passed / verified, 4) if verified else None,
+            pass_rate_by_domain=self.pass_rates(),
+            cost_usd=round(self.cost_usd, 6),
             eta_s=round(eta, 1) if eta is not None else None,
             verdicts=dict(self.verdicts),
             failures=dict(self.failures),
@@ -99,32 +174,3 @@ class Metrics:
             f"in-flight {s.in_flight}  retries {s.retries}  429s {s.rate_limited}  "
             f"pass {rate}  eta {eta}"
         )
-
-    def prometheus(self) -> str:
-        """Prometheus text exposition format (counters and gauges, ``thoughtmill_`` prefix)."""
-        s = self.snapshot()
-        lines: list[str] = []
-
-        def metric(name: str, kind: str, value: float, labels: str = "") -> None:
-            if not labels:
-                lines.append(f"# TYPE thoughtmill_{name} {kind}")
-            lines.append(f"thoughtmill_{name}{labels} {value}")
-
-        metric("questions_done_total", "counter", s.questions_done)
-        metric("samples_written_total", "counter", s.samples_written)
-        metric("requests_total", "counter", s.requests)
-        metric("retries_total", "counter", s.retries)
-        metric("rate_limited_total", "counter", s.rate_limited)
-        metric("server_errors_total", "counter", s.server_errors)
-        metric("truncated_total", "counter", s.truncated)
-        metric("early_stopped_total", "counter", s.early_stopped)
-        metric("prompt_tokens_total", "counter", self.prompt_tokens)
-        metric("completion_tokens_total", "counter", self.completion_tokens)
-        metric("in_flight", "gauge", s.in_flight)
-        lines.append("# TYPE thoughtmill_verdicts_total counter")
-        for status, count in sorted(s.verdicts.items()):
-            metric("verdicts_total", "counter", count, f'{{status="{status}"}}')
-        lines.append("# TYPE thoughtmill_failures_total counter")
-        for kind, count in sorted(s.failures.items()):
-            metric("failures_total", "counter", count, f'{{kind="{kind}"}}')
-        return "\n".join(lines) + "\n"

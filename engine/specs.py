@@ -21,6 +21,7 @@ Seconds = Annotated[float, Meta(gt=0, le=WEEK_S)]
 Wait = Annotated[float, Meta(ge=0, le=WEEK_S)]
 Fraction = Annotated[float, Meta(ge=0, le=1)]
 Temperature = Annotated[float, Meta(ge=0, le=100)]
+Price = Annotated[float, Meta(ge=0, le=1e6)]
 Tokens = Annotated[int, Meta(ge=1, le=10_000_000)]
 InFlight = Annotated[int, Meta(ge=1, le=65_536)]
 Name = Annotated[str, Meta(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -87,6 +88,8 @@ class TeacherSpec(Spec):
     base_urls: list[str] = []  # data-parallel replicas, load balanced; replaces base_url
     server_metrics: Literal["none", "vllm"] = "none"  # steer in-flight by each server's /metrics
     health_interval_s: Annotated[float, Meta(ge=0.05, le=WEEK_S)] = 2.0  # replicas: /health
+    price_input_per_m: Price = 0.0  # USD per million prompt tokens (live cost)
+    price_output_per_m: Price = 0.0  # USD per million completion tokens
 
     def __post_init__(self) -> None:
         if self.min_in_flight > self.max_in_flight:
@@ -291,10 +294,40 @@ class SelectSpec(Spec):
     order: Literal["descending", "ascending"] = "descending"
 
 
-class MockTeacherSpec(Spec):
-    """Start the project's mock teacher for this job (offline demos and tests)."""
+AnswerPolicy = Literal["none", "passed", "majority"]
+ExportFormat = Literal["llamafactory", "trl", "sharegpt", "messages"]
+ExportFiles = Literal["parquet", "jsonl"]
+OverCutoff = Literal["drop", "keep", "cut"]  # what export does with a trace over the cutoff
 
-    answer_key: bool = True
-    correct_rate: Fraction = 0.7
-    latency_ms: Annotated[float, Meta(ge=0, le=3_600_000)] = 0.0
-    tokens_per_s: Annotated[float, Meta(ge=0, le=1e9)] = 0.0
+
+class ExportSpec(Spec):
+    """answer_filter: one policy for all domains or one per domain (a domain not listed: none);
+    ``passed`` exports passed samples only. keep_truncated: also export completions cut at
+    max_tokens (an unfinished trace teaches stopping mid-thought). recipes: ``current`` exports
+    only samples made by the manifest's recipe, ``all`` also those of earlier recipes (for a
+    (question, sample index) made by both, the first in shard order). Failures never export.
+
+    preset: the training preset (engine.train.presets) whose model's tokenizer measures the
+    traces, whose cutoff_len is the default cutoff, and whose settings fill the training config
+    written beside the data (for ``nodes`` x ``gpus_per_node``). tokenizer: measure with this
+    tokenizer instead, and fail if it cannot be loaded (the preset's model falls back to an
+    estimate). over_cutoff: see engine.export.lengths."""
+
+    format: ExportFormat = "messages"
+    files: ExportFiles = "parquet"
+    answer_filter: AnswerPolicy | dict[Domain, AnswerPolicy] = "none"
+    keep_truncated: bool = False
+    recipes: Literal["current", "all"] = "current"
+    preset: str = "ot3-7b"
+    tokenizer: str | None = None
+    cutoff_len: Annotated[int, Meta(gt=0)] | None = None
+    over_cutoff: OverCutoff = "drop"
+    nodes: Annotated[int, Meta(gt=0)] = 1
+    gpus_per_node: Annotated[int, Meta(ge=0)] = 8
+    name: str = "train"
+    shard_records: Annotated[int, Meta(gt=0)] = 100_000
+
+    def policy(self, domain: str) -> AnswerPolicy:
+        if isinstance(self.answer_filter, str):
+            return self.answer_filter
+        return self.answer_filter.get(domain, "none")  # type: ignore[call-overload]

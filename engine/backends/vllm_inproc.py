@@ -90,8 +90,9 @@ class VLLMBackend:
             self.metrics.in_flight -= 1
             self.limiter.release(estimated_tokens=0, used_tokens=None, overloaded=False)
         completions = [self._completion(index, output) for index, output in enumerate(outputs)]
-        self.metrics.prompt_tokens += completions[0].prompt_tokens  # one prompt, like HTTP usage
-        self.metrics.completion_tokens += sum(c.completion_tokens for c in completions)
+        self.metrics.count_usage(  # one prompt, like HTTP usage
+            self.model, completions[0].prompt_tokens, sum(c.completion_tokens for c in completions)
+        )
         return Generation(completions, attempts=1, latency_s=time.monotonic() - started)
 
     def _prompt(self, request: GenerationRequest) -> dict[str, list[int]]:

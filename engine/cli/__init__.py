@@ -14,20 +14,20 @@ import logging
 import sys
 from typing import NoReturn
 
-from engine.cli import export, job, mock, output
+from engine.cli import eval as evaluation
+from engine.cli import export, init, job, mock, output, train, view
 from engine.errors import ConfigError, TeacherUnavailable, UsageError
 from engine.exits import Exit
-from engine.export import ExportError
 from engine.sources import SourceError
 from engine.storage.output import RecipeChanged
 from engine.storage.reader import RecordError
 from engine.storage.selection import SelectionError
 
-COMMANDS = (job, output, export, mock)  # each module registers its own subcommands
+COMMANDS = (init, job, output, export, train, evaluation, view, mock)  # each registers its own
 
 # errors that are the user's to fix (usage, config, data), each to its exit code
 _EXPECTED: tuple[tuple[tuple[type[BaseException], ...], Exit], ...] = (
-    ((ConfigError, SourceError, UsageError, ExportError), Exit.USAGE),
+    ((ConfigError, SourceError, UsageError), Exit.USAGE),
     ((RecipeChanged,), Exit.RECIPE_CHANGED),
     ((TeacherUnavailable, RecordError, SelectionError), Exit.FAILED),
 )

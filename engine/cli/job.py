@@ -4,26 +4,22 @@ only validated."""
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
+import errno
+import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from engine import build
 from engine import job as jobs
 from engine.cli.loop import run
+from engine.cli.view import add_server_options, dashboard, until_signal
 from engine.config import Recipe, load_recipe, missing_keys
+from engine.errors import UsageError
 from engine.exits import Exit
-from engine.metrics import Metrics
-
-
-async def _report_progress(metrics: Metrics, every: float) -> None:
-    """Live progress on stderr: one rewritten line on a terminal, a line every 10 s otherwise."""
-    tty = sys.stderr.isatty()
-    while True:
-        await asyncio.sleep(every if tty else 10 * every)
-        end = "\r" if tty else "\n"
-        print(metrics.progress_line(), end=end, file=sys.stderr, flush=True)
+from engine.progress import Progress
 
 
 def _summary(job: jobs.Job) -> str:
@@ -32,8 +28,8 @@ def _summary(job: jobs.Job) -> str:
         f"{s.state}: {s.samples_written} samples written this run "
         f"({s.samples_skipped_resume} already present), {s.questions_done} questions done",
         f"requests {s.requests}  retries {s.retries}  429s {s.rate_limited}  "
-        f"truncated {s.truncated}  early-stopped (calls saved) {s.early_stopped}  "
-        f"failures {dict(s.failures)}",
+        f"truncated {s.truncated}  early-stopped {s.early_stopped} (calls saved)",
+        "failures " + (", ".join(f"{k} {n}" for k, n in sorted(s.failures.items())) or "none"),
         f"output {job.output.directory}: {job.output.samples.records} records in "
         f"{job.output.samples.shard_count} shards",
     ]
@@ -44,6 +40,29 @@ def _summary(job: jobs.Job) -> str:
     return "\n".join(lines)
 
 
+def recipe_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` assignments, with ``--limit`` and ``--output`` as the keys they stand for."""
+    sets = list(args.set)
+    if args.limit is not None:
+        sets.append(f"limits.max_questions={args.limit}")
+    if args.output is not None:
+        sets.append(f"output.dir={json.dumps(args.output)}")
+    return sets
+
+
+def add_override_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, typed and checked like the file "
+        "(repeatable), e.g. --set sampling.n=4 --set teacher.base_url=http://h:8000/v1",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="read at most N questions")
+    p.add_argument("--output", metavar="DIR", help="write to DIR instead of [output] dir")
+
+
 def silence_stdout() -> None:
     """Point stdout at /dev/null once its reader has gone (``run ... | head``), so later
     writes and the interpreter's last flush cannot fail again."""
@@ -52,41 +71,49 @@ def silence_stdout() -> None:
     os.close(devnull)
 
 
-def _checked(config: str) -> Recipe:
-    """The recipe, with everything refused that ``check`` refuses."""
-    recipe = load_recipe(config)
-    build.check(recipe, Path(config).name)
+def _checked(args: argparse.Namespace) -> Recipe:
+    """The recipe (overrides applied), with everything refused that ``check`` refuses."""
+    recipe = load_recipe(args.config, recipe_overrides(args))
+    build.check(recipe, Path(args.config).name)
     return recipe
 
 
+@contextlib.asynccontextmanager
+async def _served(job: jobs.Job, args: argparse.Namespace) -> AsyncIterator[None]:
+    """``serve``'s dashboard for the block; a port in use is a usage error naming it."""
+    try:
+        server = dashboard(job.output.directory, job.metrics, args)
+        await server.__aenter__()
+    except OSError as error:
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound: {error}"
+        message = f"serve: port {args.port} on {args.host} {reason} (choose another --port)"
+        raise UsageError(message) from None
+    try:
+        yield
+    finally:
+        await server.__aexit__(None, None, None)
+
+
 async def _job(args: argparse.Namespace, serve: bool) -> int:
-    recipe = _checked(args.config)
+    recipe = _checked(args)
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
-    tasks = []
-    if not args.quiet:
-        tasks.append(asyncio.ensure_future(_report_progress(job.metrics, 1.0)))
-    runner = None
-    if serve:
-        from engine.serve import start_status_server
-
-        runner = await start_status_server(job.metrics, args.host, args.port)
-        print(f"status on http://{args.host}:{args.port}/status", file=sys.stderr, flush=True)
-    try:
-        code = await job.run()
-    finally:
-        for task in tasks:
-            task.cancel()
-        if runner is not None:
-            await runner.cleanup()
-    if not args.quiet:
-        print(file=sys.stderr)
-    try:
-        print(_summary(job), flush=True)
-    except BrokenPipeError:  # the reader of stdout has gone: the job's outcome stands
-        silence_stdout()
-    if job.failure:
-        print(f"error: the job failed: {job.failure}", file=sys.stderr)
+    async with contextlib.AsyncExitStack() as server:
+        if serve:
+            await server.enter_async_context(_served(job, args))
+        async with contextlib.AsyncExitStack() as progress:
+            if not args.quiet:
+                await progress.enter_async_context(Progress(job.metrics))
+            code = await job.run()
+        try:
+            print(_summary(job), flush=True)
+        except BrokenPipeError:  # the reader of stdout has gone: the job's outcome stands
+            silence_stdout()
+        if job.failure:
+            print(f"error: the job failed: {job.failure}", file=sys.stderr)
+        if serve and args.keep_serving:
+            print("job ended; dashboard still up until SIGINT/SIGTERM", file=sys.stderr, flush=True)
+            await until_signal()
     return code
 
 
@@ -99,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    recipe = _checked(args.config)
+    recipe = _checked(args)
     for problem in missing_keys(recipe):
         print(f"warning: {args.config}: {problem} (needed to run)", file=sys.stderr)
     print(f"{args.config}: ok (recipe {recipe.sample_hash()}, {len(recipe.sources)} sources)")
@@ -109,18 +136,24 @@ def cmd_check(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     for name, handler, text in (
         ("run", cmd_run, "run a recipe in the foreground with live progress"),
-        ("serve", cmd_serve, "run a recipe with an HTTP status endpoint"),
+        ("serve", cmd_serve, "run a recipe with its dashboard, /status and /metrics"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", required=True, help="recipe TOML file")
         p.add_argument("--allow-recipe-change", action="store_true",
                        help="add samples under a changed recipe to an existing output")  # fmt: skip
         p.add_argument("--quiet", action="store_true", help="no live progress line")
+        add_override_options(p)
         if name == "serve":
-            p.add_argument("--host", default="127.0.0.1")
-            p.add_argument("--port", type=int, default=8321)
+            add_server_options(p, 8321)
+            p.add_argument(
+                "--keep-serving",
+                action="store_true",
+                help="keep the dashboard up after the job ends, until SIGINT/SIGTERM",
+            )
         p.set_defaults(handler=handler)
 
     p = sub.add_parser("check", help="validate a recipe without running it")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help="recipe TOML file")
+    add_override_options(p)
     p.set_defaults(handler=cmd_check)

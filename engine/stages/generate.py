@@ -17,7 +17,9 @@ def _take(sample: Sample, completion: Completion) -> None:
     """Copy a completion's text, finish reason and token usage into its sample."""
     sample.completion = completion.text
     sample.finish_reason = completion.finish_reason
-    sample.usage = Usage(completion.prompt_tokens, completion.completion_tokens)
+    sample.usage = Usage(
+        completion.prompt_tokens, completion.completion_tokens, completion.tokens_estimated
+    )
 
 
 class GenerateStage:
@@ -88,10 +90,13 @@ class GenerateStage:
                 sample.failure, sample.attempts = error.failure, error.attempts
                 samples.append(sample)
             return samples
+        self.metrics.request_seconds[self.teacher.model].observe(generation.latency_s)
+        tokens = self.metrics.completion_tokens_by_domain[work.question.domain]
         for completion in generation.completions:
             index = request.first_index + completion.index
             sample = self._sample(work, index, request.seeds[completion.index])
             _take(sample, completion)
+            tokens.observe(completion.completion_tokens)
             sample.latency_s = generation.latency_s
             sample.attempts = generation.attempts
             if completion.finish_reason == "length":

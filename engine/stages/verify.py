@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -40,13 +41,15 @@ class Verifiers:
         """Set ``sample.verdict`` (left None when there is nothing to check)."""
         if sample.completion is None:
             return
+        started = time.perf_counter()
         try:
             sample.verdict = await self.verify(question, sample)
         except Exception as error:  # a verifier bug or broken pool is infrastructure
             log.exception("verifier failed on %s/%d", sample.question_id, sample.sample_index)
             sample.verdict = Verdict("infra_error", detail=f"{type(error).__name__}: {error}")
         if sample.verdict is not None:
-            self.metrics.verdicts[sample.verdict.status] += 1
+            self.metrics.verify_seconds[sample.domain].observe(time.perf_counter() - started)
+            self.metrics.count_verdict(sample.domain, sample.verdict.status)
 
     async def verify(self, question: Question, sample: Sample) -> Verdict | None:
         completion = sample.completion or ""
@@ -87,7 +90,7 @@ class Verifiers:
 
         spec = self.spec.code
         pool = await self._stack.enter_async_context(open_pool(spec.sandbox, size=spec.pool_size))
-        return CodeVerifier(pool)
+        return CodeVerifier(pool, allow_local=spec.sandbox == "local")  # explicit opt-in
 
 
 class VerifyStage:

@@ -1,48 +1,54 @@
 """Mock teacher: a real OpenAI-compatible aiohttp server for tests, demos and benchmarks.
 
-It injects latency, server-side RPM/TPM limits (429 + Retry-After), 5xx errors, garbage bodies,
-disconnects and truncation, and in answer-key mode it knows the gold answers and ends its
-reasoning-like reply in ``\\boxed{gold}`` at a configured rate, so a run's pass rate is known.
-Prompts that ask for a difficulty rating (engine.scoring's rubric) get ``mock_rating(problem)``.
-Replies are deterministic in (prompt, seed): with ``n`` > 1, choice ``i`` uses seed ``seed + i``
-as vLLM does.
+It speaks the OpenAI wire format exactly (engine.testing.wire: chat and text completions, n,
+streaming with usage, models, typed errors), answers from an answer key at a known rate
+(engine.testing.replies), and injects faults: latency, decoding speed, server-side RPM/TPM limits
+(429 + Retry-After), 5xx errors, garbage bodies, disconnects (mid-stream when streaming),
+truncation, refusal of n > 1 and a wrong API key. ``GET /mock/stats`` counts what it did, including
+the outcome of every reply it delivered (``replies_correct``, ``replies_wrong``...);
+``GET /mock/options`` shows the options it runs with.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import functools
+import itertools
 import math
+import os
 import random
 import time
 from collections import Counter
-from pathlib import Path
+from typing import Literal
 
 import msgspec
 from aiohttp import web
 
-from engine.scoring.rubric import PROBLEM_CLOSE, PROBLEM_OPEN, RATING_LINE
+from engine.testing.answer_key import AnswerKey, read_key
+from engine.testing.options import MockOptions
+from engine.testing.rating import mock_rating
+from engine.testing.replies import Composer, Reply
+from engine.testing.tokens import count_tokens, cut_tokens
+from engine.testing.wire import Api, Choice, CompletionRequest, Envelope, error, model_card
+
+__all__ = ["MockTeacher", "bound_port", "mock_rating", "serve"]
+
+_decode_request = msgspec.json.Decoder(CompletionRequest).decode
+_encode = msgspec.json.Encoder().encode
+_PIECE = 64  # characters per streamed event
+_GARBAGE = b'{"choices": [{"ind'
 
 
-class MockOptions(msgspec.Struct, kw_only=True):
-    """Behaviour of the mock; rates are probabilities per request."""
+_Fault = Literal["disconnect", "garbage"] | None
 
-    latency_ms: float = 0.0
-    latency_dist: str = "fixed"  # fixed | exponential | uniform
-    tokens_per_s: float = 0.0  # 0 = infinitely fast decoding
-    completion_tokens: int = 200  # length of a reply, in tokens (~4 chars each)
-    rpm: int = 0
-    tpm: int = 0
-    error_rate: float = 0.0
-    garbage_rate: float = 0.0
-    disconnect_rate: float = 0.0
-    truncate_rate: float = 0.0
-    reject_n: bool = False
-    correct_rate: float = 0.7
-    answer_key: str | None = None  # JSONL/JSON file with problem + answer fields
-    api_key: str | None = None  # when set, requests must carry "Authorization: Bearer <key>"
-    seed: int = 0
+
+class _Answer(msgspec.Struct, frozen=True):
+    """A response about to be sent: its envelope, choices, and the replies they came from."""
+
+    envelope: Envelope
+    choices: list[Choice]
+    replies: list[Reply]
+    prompt_tokens: int
 
 
 class _Bucket:
@@ -64,141 +70,192 @@ class _Bucket:
         return (min(amount, self.capacity) - self.level) / self.rate
 
 
-def load_answer_key(path: str) -> dict[str, str]:
-    """Map each problem's first non-empty line to its gold answer."""
-    text = Path(path).read_text()
-    if text.lstrip().startswith("["):
-        rows = json.loads(text)
-    else:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    key = {}
-    for row in rows:
-        answer = row.get("answer")
-        if isinstance(answer, list):
-            answer = answer[0] if answer else None
-        if row.get("problem") and answer is not None:
-            key[_first_line(row["problem"])] = str(answer)
-    return key
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def wrong_answer(gold: str, rng: random.Random) -> str:
-    """A plausible answer that is not equal to gold."""
-    try:
-        value = float(gold.replace(",", ""))
-    except ValueError:
-        return f"{gold} + {rng.randint(1, 9)}"
-    if value.is_integer():
-        return str(int(value) + rng.choice((-3, -2, -1, 1, 2, 3, 7)))
-    return f"{value * 1.5 + 1:g}"
-
-
-_FILLER = (
-    "Let me restate the problem and identify what is being asked.",
-    "I will set up the relevant quantities and relations first.",
-    "Checking a small case helps confirm the pattern.",
-    "Now simplify the expression step by step.",
-    "Wait, let me double-check that computation.",
-    "That agrees with the earlier estimate, so the approach is consistent.",
-)
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=_encode(body), status=status, headers=headers, content_type="application/json"
+    )
 
 
 class MockTeacher:
-    """The request handler and its counters (``GET /mock/stats`` returns them)."""
+    """The request handlers and their counters. ``key`` overrides ``options.answer_key``."""
 
-    def __init__(self, options: MockOptions):
+    def __init__(self, options: MockOptions, key: AnswerKey | None = None):
+        if key is None:
+            answer_key = options.answer_key
+            key = AnswerKey(read_key(answer_key) if isinstance(answer_key, str) else ())
         self.options = options
-        self.answers = load_answer_key(options.answer_key) if options.answer_key else {}
+        self.composer = Composer(options, key)
         self.stats: Counter[str] = Counter()
         self.rpm = _Bucket(options.rpm) if options.rpm else None
         self.tpm = _Bucket(options.tpm) if options.tpm else None
         self.rng = random.Random(options.seed)
+        self.created = int(time.time())
+        self._ids = itertools.count()
+        self._prefix = os.urandom(4).hex()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 2**20)
-        app.router.add_post("/v1/chat/completions", self.complete)
-        app.router.add_post("/v1/completions", self.complete)
+        chat = functools.partial(self.complete, api="chat")
+        text = functools.partial(self.complete, api="text")
+        app.router.add_post("/v1/chat/completions", chat)
+        app.router.add_post("/v1/completions", text)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/v1/models/{model}", self.model)
         app.router.add_get("/health", self.health)
         app.router.add_get("/mock/stats", self.get_stats)
+        app.router.add_get("/mock/options", self.get_options)
         return app
 
     async def health(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    async def models(self, _request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "mock", "object": "model"}]})
+    async def models(self, request: web.Request) -> web.Response:
+        if denied := self._denied(request):
+            return denied
+        return _json({"object": "list", "data": [model_card("mock", self.created)]})
+
+    async def model(self, request: web.Request) -> web.Response:
+        if denied := self._denied(request):
+            return denied
+        return _json(model_card(request.match_info["model"], self.created))
 
     async def get_stats(self, _request: web.Request) -> web.Response:
-        return web.json_response(dict(self.stats))
+        return _json(dict(self.stats))
 
-    async def complete(self, request: web.Request) -> web.StreamResponse:
+    async def get_options(self, _request: web.Request) -> web.Response:
+        """The options the mock runs with (the API key masked)."""
+        options = self.options
+        if options.api_key:
+            options = msgspec.structs.replace(options, api_key="***")
+        return _json(options)
+
+    def _denied(self, request: web.Request) -> web.Response | None:
+        key = self.options.api_key
+        if key and request.headers.get("Authorization") != f"Bearer {key}":
+            self.stats["unauthorized"] += 1
+            body = error("Incorrect API key provided.", "authentication_error", "invalid_api_key")
+            return _json(body, 401)
+        return None
+
+    async def complete(self, request: web.Request, api: Api) -> web.StreamResponse:
         options, stats, rng = self.options, self.stats, self.rng
         stats["requests"] += 1
-        if options.api_key and request.headers.get("Authorization") != f"Bearer {options.api_key}":
-            stats["unauthorized"] += 1
-            return web.json_response({"error": {"message": "invalid API key"}}, status=401)
+        if denied := self._denied(request):
+            return denied
         try:
-            body = msgspec.json.decode(await request.read())
-        except msgspec.DecodeError:
+            body = _decode_request(await request.read())
+            prompt = body.prompt_text(api)
+        except (msgspec.DecodeError, ValueError) as problem:
             stats["bad_request"] += 1
-            return web.json_response({"error": {"message": "invalid JSON"}}, status=400)
-        n = int(body.get("n") or 1)
-        max_tokens = int(body.get("max_tokens") or 16)
+            return _json(error(str(problem), "invalid_request_error"), 400)
+        n = body.n
         if options.reject_n and n > 1:
             stats["rejected_n"] += 1
             message = "n > 1 is not supported by this server"
-            return web.json_response({"error": {"message": message}}, status=400)
-        prompt = self._prompt(body)
-        if wait := self._rate_limited(len(prompt) // 4 + n * min(max_tokens, 200)):
+            return _json(error(message, "invalid_request_error", "unsupported_n"), 400)
+        seeds = [rng.random() if body.seed is None else body.seed + i for i in range(n)]
+        replies = self.composer.replies(prompt, seeds)
+        limit = body.token_limit(api)
+        prompt_tokens = count_tokens(prompt)
+        spend = sum(r.tokens if limit is None else min(r.tokens, limit) for r in replies)
+        if wait := self._rate_limited(prompt_tokens + spend):
             stats["rate_limited"] += 1
             headers = {"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(int(wait * 1000))}
-            body = {"error": {"message": "rate limited"}}
-            return web.json_response(body, status=429, headers=headers)
+            body_ = error("Rate limit reached; retry later.", "rate_limit_error", "rate_limited")
+            return _json(body_, 429, headers)
+        fault: _Fault = None
         if options.disconnect_rate and rng.random() < options.disconnect_rate:
+            fault = "disconnect"
+        if fault and not body.stream:
             stats["disconnects"] += 1
             assert request.transport is not None
             request.transport.abort()
             return web.Response()
         if options.error_rate and rng.random() < options.error_rate:
             stats["errors"] += 1
-            return web.json_response({"error": {"message": "injected failure"}}, status=500)
-        seed = body.get("seed")
-        texts = [self._reply(prompt, None if seed is None else seed + i) for i in range(n)]
-        choices, completion_tokens = [], 0
-        for i, text in enumerate(texts):
-            tokens = max(1, len(text) // 4)
-            finish = "stop"
-            if tokens > max_tokens or (
-                options.truncate_rate and rng.random() < options.truncate_rate
-            ):
-                tokens = min(tokens, max_tokens)
-                text, finish = text[: tokens * 4], "length"
-            completion_tokens += tokens
-            if "messages" in body:
-                choice = {"index": i, "message": {"role": "assistant", "content": text}}
-            else:
-                choice = {"index": i, "text": text}
-            choice["finish_reason"] = finish
-            choices.append(choice)
-        await self._delay(completion_tokens / n, rng)
+            return _json(error("injected failure", "server_error"), 500)
+        choices = [self._choice(reply, limit) for reply in replies]
         if options.garbage_rate and rng.random() < options.garbage_rate:
+            fault = fault or "garbage"
+        envelope = Envelope(api, self._id(api), int(time.time()), body.model)
+        if body.stream:
+            usage = body.stream_options is not None and body.stream_options.include_usage
+            answer = _Answer(envelope, choices, replies, prompt_tokens)
+            return await self._stream(request, answer, usage, fault)
+        await self._delay(sum(c.tokens for c in choices) / n)
+        if fault == "garbage":
             stats["garbage"] += 1
-            return web.Response(body=b'{"choices": [{"ind', content_type="application/json")
-        stats["ok"] += 1
-        usage = {"prompt_tokens": len(prompt) // 4, "completion_tokens": completion_tokens}
-        payload = {"id": "mock", "object": "chat.completion", "model": body.get("model", "mock")}
-        payload |= {"choices": choices, "usage": usage}
-        return web.Response(body=msgspec.json.encode(payload), content_type="application/json")
+            return web.Response(body=_GARBAGE, content_type="application/json")
+        self._delivered(replies)
+        return _json(envelope.completion(choices, prompt_tokens))
 
-    @staticmethod
-    def _prompt(body: dict) -> str:
-        if "messages" in body:
-            return "\n".join(str(m.get("content", "")) for m in body["messages"])
-        return str(body.get("prompt", ""))
+    def _choice(self, reply: Reply, limit: int | None) -> Choice:
+        """The reply as sent: cut at the token limit, or short at ``truncate_rate``."""
+        options = self.options
+        cut = options.truncate_rate and self.rng.random() < options.truncate_rate
+        if limit is not None and reply.tokens > limit:
+            return Choice(cut_tokens(reply.text, limit), "length", limit)
+        if cut:
+            keep = max(1, reply.tokens // 2)
+            return Choice(cut_tokens(reply.text, keep), "length", keep)
+        return Choice(reply.text, "stop", reply.tokens)
+
+    def _delivered(self, replies: list[Reply]) -> None:
+        self.stats["ok"] += 1
+        for reply in replies:
+            self.stats[f"replies_{reply.outcome}"] += 1
+
+    async def _stream(
+        self, request: web.Request, answer: _Answer, include_usage: bool, fault: _Fault
+    ) -> web.StreamResponse:
+        """Server-sent events: each choice's role, its text in pieces (round robin across
+        choices, paced by tokens_per_s), its finish reason, then the usage, then [DONE].
+        A disconnect or garbage fault strikes halfway through the text."""
+        await self._delay(0)
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        envelope, choices = answer.envelope, answer.choices
+        extra = {"usage": None} if include_usage else {}
+
+        async def send(event: object) -> None:
+            await response.write(b"data: " + _encode(event) + b"\n\n")
+
+        pieces = [[c.text[i : i + _PIECE] for i in range(0, len(c.text), _PIECE)] for c in choices]
+        rounds = max(len(p) for p in pieces)
+        per_round = self._decode_s(max(c.tokens for c in choices)) / max(rounds, 1)
+        if envelope.api == "chat":
+            for index in range(len(choices)):
+                await send(envelope.chunk(index, opening=True) | extra)
+        for step in range(rounds // 2 if fault else rounds):
+            for index, parts in enumerate(pieces):
+                if step < len(parts):
+                    await send(envelope.chunk(index, parts[step]) | extra)
+            if per_round:
+                await asyncio.sleep(per_round)
+        if fault == "disconnect":
+            self.stats["disconnects"] += 1
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        if fault == "garbage":
+            self.stats["garbage"] += 1
+            await response.write(b"data: " + _GARBAGE + b"\n\n")
+        else:
+            for index, choice in enumerate(choices):
+                await send(envelope.chunk(index, finish_reason=choice.finish_reason) | extra)
+            if include_usage:
+                tokens = sum(c.tokens for c in choices)
+                await send(envelope.usage_chunk(answer.prompt_tokens, tokens))
+            await response.write(b"data: [DONE]\n\n")
+            self._delivered(answer.replies)
+        await response.write_eof()
+        return response
+
+    def _id(self, api: Api) -> str:
+        prefix = "chatcmpl" if api == "chat" else "cmpl"
+        return f"{prefix}-{self._prefix}{next(self._ids):x}"
 
     def _rate_limited(self, tokens: int) -> float:
         waits = [
@@ -206,68 +263,21 @@ class MockTeacher:
         ]
         return max(waits, default=0.0)
 
-    async def _delay(self, tokens: float, rng: random.Random) -> None:
+    def _decode_s(self, tokens: float) -> float:
+        return tokens / self.options.tokens_per_s if self.options.tokens_per_s else 0.0
+
+    async def _delay(self, tokens: float) -> None:
+        """The latency draw, plus the time to decode ``tokens`` at tokens_per_s."""
         mean = self.options.latency_ms / 1000
         if self.options.latency_dist == "exponential":
-            delay = rng.expovariate(1 / mean) if mean else 0.0
+            delay = self.rng.expovariate(1 / mean) if mean else 0.0
         elif self.options.latency_dist == "uniform":
-            delay = rng.uniform(0, 2 * mean)
+            delay = self.rng.uniform(0, 2 * mean)
         else:
             delay = mean
-        if self.options.tokens_per_s:
-            delay += tokens / self.options.tokens_per_s
+        delay += self._decode_s(tokens)
         if delay > 0:
             await asyncio.sleep(delay)
-
-    def _reply(self, prompt: str, seed: int | None) -> str:
-        """Reasoning-like text ending in a boxed answer; deterministic in (prompt, seed)."""
-        if RATING_LINE in prompt:
-            return rating_reply(prompt)
-        material = f"{seed}:{prompt}" if seed is not None else f"{self.rng.random()}:{prompt}"
-        rng = random.Random(hashlib.blake2b(material.encode(), digest_size=8).digest())
-        gold = self._gold(prompt)
-        if gold is None:
-            answer = str(rng.randint(0, 999))
-        elif rng.random() < self.options.correct_rate:
-            answer = gold
-        else:
-            answer = wrong_answer(gold, rng)
-        steps = max(1, int(self.options.completion_tokens / 12 * rng.uniform(0.5, 1.5)))
-        thoughts = " ".join(rng.choices(_FILLER, k=steps))
-        return f"<think>\n{thoughts}\n</think>\n\nThe final answer is $\\boxed{{{answer}}}$."
-
-    def _gold(self, prompt: str) -> str | None:
-        if not self.answers:
-            return None
-        for line in prompt.splitlines():
-            if (gold := self.answers.get(line.strip())) is not None:
-                return gold
-        return None
-
-
-# Difficulty rubrics (engine.scoring): a known rating per problem, said in varied ways after a
-# distractor sentence full of other numbers, so tests exercise the reply parser end to end.
-_RATING_PHRASES = ("Difficulty: {}", "I'd rate this a {}/10.", "**{}**", "So: $\\boxed{{{}}}$")
-
-
-def _problem_hash(problem: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(problem.strip().encode(), digest_size=8).digest(), "little"
-    )
-
-
-def mock_rating(problem: str) -> int:
-    """The 1-10 rating the mock gives ``problem`` under a difficulty rubric."""
-    return 1 + _problem_hash(problem) % 10
-
-
-def rating_reply(prompt: str) -> str:
-    """A rubric reply: the rating of the text between the problem tags (or the whole prompt)."""
-    start, end = prompt.find(PROBLEM_OPEN), prompt.rfind(PROBLEM_CLOSE)
-    problem = prompt[start + len(PROBLEM_OPEN) : end] if 0 <= start < end else prompt
-    phrase = _RATING_PHRASES[_problem_hash(problem) // 10 % len(_RATING_PHRASES)]
-    reasons = "Up to 10^5 values and 2 query types: level 3 to 5 techniques."
-    return f"{reasons}\n\n{phrase.format(mock_rating(problem))}"
 
 
 async def serve(teacher: MockTeacher, host: str = "127.0.0.1", port: int = 0) -> web.AppRunner:

@@ -14,12 +14,14 @@ from engine.backends.base import Backend
 from engine.config import Recipe
 from engine.decont import Decontaminator
 from engine.dedup import Dedup
+from engine.errors import ConfigError, TeacherUnavailable
 from engine.funnel import Funnel
 from engine.metrics import Metrics
 from engine.mixing import Mixer
 from engine.pipeline import Stage
 from engine.records import Question
-from engine.sources import Source
+from engine.sources import Source, SourceError
+from engine.sources.intake import Intake, Rejected
 from engine.specs import TeacherSpec
 from engine.stages.exclusions import Exclusions
 from engine.stages.filter import FilterStage
@@ -34,21 +36,32 @@ from engine.storage.sink import RecordSink, SampleSink
 
 class QuestionStream:
     """The recipe's questions, streamed: mixed by quota and weight when ``[mix]`` is set, else
-    source after source; capped by limits.max_questions. Counts what it reads for the funnel."""
+    source after source; capped by limits.max_questions. Counts what it reads for the funnel.
+
+    Each id is one question per job: a later row with a taken id, and a bad row its source
+    skips, come through as ``Rejected`` (for the filter stage to write as exclusions), just
+    before the next question; they count toward no quota or limit."""
 
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
         self.funnel = Funnel()
 
-    def __iter__(self) -> Iterator[Question]:
-        recipe = self.recipe
+    def __iter__(self) -> Iterator[Question | Rejected]:
+        recipe, intake = self.recipe, Intake()
+        sources = [Source(spec, intake) for spec in recipe.sources]
         if recipe.mix is not None:
-            stream: Iterator[Question] = iter(Mixer.from_specs(recipe.mix, recipe.sources))
+            stream: Iterator[Question] = iter(Mixer(recipe.mix, sources))
         else:
-            stream = itertools.chain.from_iterable(Source(spec) for spec in recipe.sources)
+            stream = itertools.chain.from_iterable(sources)
         for question in itertools.islice(stream, recipe.limits.max_questions or None):
+            yield from intake.drain()
             self.funnel.count("read", question.domain, question.source)
             yield question
+        yield from intake.drain()
+
+    def questions(self) -> Iterator[Question]:
+        """Only the questions."""
+        return (item for item in self if isinstance(item, Question))
 
     def count(self) -> int:
         """How many questions iterating yields, from the local files' row counts: each domain
@@ -60,6 +73,31 @@ class QuestionStream:
         quotas = recipe.mix.quotas if recipe.mix is not None else {}
         total = sum(min(count, quotas.get(domain, count)) for domain, count in per_domain.items())
         return min(total, recipe.limits.max_questions or total)
+
+
+def check(recipe: Recipe, name: str) -> None:
+    """What ``check`` and ``run`` refuse before anything starts (``name``: the recipe file):
+    a local source or benchmark without data files of a known format, or whose first row does
+    not fit its field mapping (under ``on_bad_row = "error"``), a backend that cannot be built
+    (e.g. vLLM not installed). Hub sources are resolved when they are read."""
+    benchmarks = recipe.decont.benchmarks if recipe.decont else []
+    for section, specs in (("sources", recipe.sources), ("decont.benchmarks", benchmarks)):
+        for i, spec in enumerate(specs):
+            if spec.hf:
+                continue
+            source = Source(spec)
+            try:
+                source.file_readers()
+            except SourceError as error:
+                raise ConfigError(f"{name}: {section}[{i}].path: {error}") from None
+            try:
+                if spec.on_bad_row == "error":
+                    next(iter(source), None)  # the first row reads and maps, as run would
+            except SourceError as error:
+                raise ConfigError(f"{name}: {section}[{i}]: {error}") from None
+    for spec in (recipe.teacher, recipe.scorer):
+        if spec is not None:
+            make_backend(spec, Metrics())
 
 
 def make_backend(spec: TeacherSpec, metrics: Metrics, base_url: str | None = None) -> Backend:
@@ -80,6 +118,14 @@ def make_backend(spec: TeacherSpec, metrics: Metrics, base_url: str | None = Non
     return OpenAIBackend(spec, metrics)
 
 
+async def preflight(backends: dict[str, Backend | None]) -> None:
+    """Stop the job before it writes anything when a backend (by its section name) would
+    refuse every request: not reachable, the key refused, the model unknown."""
+    for section, backend in backends.items():
+        if backend is not None and (problem := await backend.preflight()):
+            raise TeacherUnavailable(f"{section}: {problem}")
+
+
 @contextlib.asynccontextmanager
 async def mock_teacher(recipe: Recipe) -> AsyncIterator[str | None]:
     """The URL of the mock teacher the recipe's ``[mock_teacher]`` asks for, started for the
@@ -89,14 +135,13 @@ async def mock_teacher(recipe: Recipe) -> AsyncIterator[str | None]:
         return
     from engine.testing.process import mock_teacher_process
 
-    async with mock_teacher_process(recipe.mock_teacher, QuestionStream(recipe)) as url:
+    async with mock_teacher_process(recipe.mock_teacher, QuestionStream(recipe).questions()) as url:
         yield url
 
 
 def filter_stages(recipe: Recipe, exclusions: Exclusions) -> list[Stage]:
-    """Decontamination and dedup, when the recipe asks for either."""
-    if recipe.decont is None and recipe.dedup is None:
-        return []
+    """The stage that writes rejected rows as exclusions, with decontamination and dedup when
+    the recipe asks for either."""
     decont = Decontaminator(recipe.decont) if recipe.decont else None
     dedup = Dedup(recipe.dedup) if recipe.dedup else None
     return [FilterStage(decont, dedup, exclusions)]

@@ -62,6 +62,12 @@ class Recipe(Spec):
     select: SelectSpec | None = None
     export: ExportSpec | None = None  # defaults for `engine export --config RECIPE`
 
+    def __post_init__(self) -> None:
+        first: dict[str, int] = {}
+        for i, source in enumerate(self.sources):  # names label ids, the funnel and mixing
+            if (j := first.setdefault(source.name, i)) != i:
+                raise ValueError(f"sources[{i}].name: {source.name!r} is the name of sources[{j}]")
+
     def sample_hash(self) -> str:
         """Hash of everything that changes the samples (model, prompt, sampling)."""
         relevant = {
@@ -113,8 +119,8 @@ def _digest(value: object) -> str:
     return hashlib.blake2b(msgspec.json.encode(value), digest_size=8).hexdigest()
 
 
-_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]+)`")
+_PATH = re.compile(r" - at (?P<key>`key` in )?`\$\.?(?P<path>[^`]*)`$")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<key>[^`]*)`")
 _MISSING = re.compile(r"Object missing required field `(?P<key>[^`]+)`")
 _BOUND = re.compile(r"Expected `\w+` (?P<op>>=|<=|>|<) (?P<bound>\S+)$")
 _LENGTH = re.compile(r"Expected `(?P<kind>str|array|object)` of length >= 1$")
@@ -130,9 +136,12 @@ def _describe(error: msgspec.ValidationError, kind: type) -> str:
     match = _PATH.search(message)
     path = match["path"] if match else ""
     message = message[: match.start()] if match else message
+    if match and match["key"]:  # a mapping's key, not its value, is wrong
+        path += "[key]"
     for pattern, what in ((_UNKNOWN, "unknown key"), (_MISSING, "missing required key")):
         if found := pattern.match(message):
-            key = f"{path}.{found['key']}" if path else found["key"]
+            name = found["key"] or '""'  # an empty key, named so it can be found
+            key = f"{path}.{name}" if path else name
             return f"{key}: {what}"
     if found := _BOUND.match(message):
         message = f"must be {_BOUND_WORDS[found['op']]} {found['bound']}"
@@ -149,9 +158,11 @@ def _describe(error: msgspec.ValidationError, kind: type) -> str:
 def _choices(kind: type, path: str) -> list[str]:
     """The values a Literal field at ``path`` (``a.b[2].c``) of ``kind`` admits."""
     info: object = msgspec.inspect.type_info(kind)
-    for part in re.findall(r"\w+|\[\d+\]", path):
+    for part in re.findall(r"\w+|\[\d+\]|\[key\]", path):
         info = _unwrap(info)
-        if part.startswith("["):
+        if part == "[key]":
+            info = getattr(info, "key_type", None)
+        elif part.startswith("["):
             info = getattr(info, "item_type", None)
         elif isinstance(info, msgspec.inspect.StructType):
             info = next((f.type for f in info.fields if f.encode_name == part), None)
@@ -177,6 +188,8 @@ def decode(data: object, kind: type[T], name: str) -> T:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as e:
         raise ConfigError(f"{name}: {_describe(e, kind)}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: values nested too deeply") from None
 
 
 def parse_recipe(text: str, name: str = "<recipe>", overrides: Sequence[str] = ()) -> Recipe:
@@ -186,6 +199,8 @@ def parse_recipe(text: str, name: str = "<recipe>", overrides: Sequence[str] = (
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{name}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: values nested too deeply") from None
     return recipe_from_dict(apply_overrides(data, list(overrides)), name)
 
 
@@ -198,7 +213,9 @@ def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     """Read and validate a recipe file, with overrides applied."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     return parse_recipe(text, path.name, overrides)

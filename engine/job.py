@@ -19,7 +19,7 @@ from engine import build
 from engine.backends.base import Backend
 from engine.config import Recipe, missing_keys
 from engine.errors import ConfigError
-from engine.exits import Exit
+from engine.exits import Exit, run_failure
 from engine.funnel import Funnel
 from engine.metrics import Metrics
 from engine.pipeline import Pipeline, Stage
@@ -56,6 +56,7 @@ class Job:
         self.signals = 0
         self.forced = False
         self.complete = False
+        self.failure: str | None = None  # why the run failed (exit 1), for the user
         self._funnels: list[Funnel] = []  # of every stage that counts, in pipeline order
 
     @property
@@ -90,6 +91,7 @@ class Job:
             mock_url = await stack.enter_async_context(build.mock_teacher(recipe))
             teacher = build.make_backend(recipe.teacher, metrics, mock_url)  # fails fast
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
+            await build.preflight({"teacher": teacher, "scorer": scorer})  # before writing
             recipe_dict = msgspec.to_builtins(recipe)
             self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)
             exclusions = Exclusions(self.output.stream("excluded"), recipe.output)
@@ -120,7 +122,11 @@ class Job:
         return self._exit_code()
 
     def _exit_code(self) -> int:
-        return Exit.FORCED if self.forced else Exit.OK
+        if self.forced:
+            return Exit.FORCED
+        if not self.stopped:
+            self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
+        return Exit.FAILED if self.failure else Exit.OK
 
     def _read(self) -> build.QuestionStream:
         stream = build.QuestionStream(self.recipe)

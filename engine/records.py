@@ -175,9 +175,28 @@ class NotSelected(msgspec.Struct, kw_only=True, tag="not_selected"):
     detail: str = ""
 
 
-Reason = Contamination | Duplicate | Unscored | NotSelected
+class BadRow(msgspec.Struct, kw_only=True, tag="bad_row"):
+    """Why a source row became no question (``on_bad_row = "skip"``): where it is and what is
+    wrong with it. ``line`` counts rows for Parquet and datasets."""
 
-ExclusionStage = Literal["decont", "dedup", "score", "select"]
+    question_id: str  # the row's place, SOURCE@FILE:LINE (a bad row has no id of its own)
+    file: str
+    line: int
+    detail: str
+
+
+class RepeatedId(msgspec.Struct, kw_only=True, tag="repeated_id"):
+    """Why a row was dropped: an earlier row of the job has its question id, and is kept."""
+
+    question_id: str  # this row's place, SOURCE@FILE:LINE (its id belongs to the kept row)
+    id: str  # the question id both rows map to
+    kept: str  # FILE:LINE of the kept row
+    row: str  # FILE:LINE of this row
+
+
+Reason = Contamination | Duplicate | Unscored | NotSelected | BadRow | RepeatedId
+
+ExclusionStage = Literal["intake", "decont", "dedup", "score", "select"]
 
 
 class Excluded(msgspec.Struct, omit_defaults=True):

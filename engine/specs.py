@@ -4,6 +4,7 @@ live in the types, defaults fill the rest. Decoded once, at the edge (engine.con
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import Meta
@@ -11,16 +12,35 @@ from msgspec import Meta
 from engine.records import Domain
 from engine.scoring.rubric import RUBRIC_SYSTEM, RUBRIC_USER
 
-# Value ranges, named once. Upper bounds keep a typo (1e9 in flight, n = 10**30) from exhausting
-# memory or file descriptors instead of failing at the edge.
+# Value ranges, named once. Upper bounds keep a typo (1e9 in flight, n = 10**30, inf seconds)
+# from exhausting memory or file descriptors, or waiting forever, instead of failing at the edge.
+WEEK_S = 7 * 24 * 3600.0
 Count = Annotated[int, Meta(ge=1, le=1 << 20)]
 NonNegative = Annotated[int, Meta(ge=0)]
-Seconds = Annotated[float, Meta(gt=0)]
-NonNegativeFloat = Annotated[float, Meta(ge=0)]
+Seconds = Annotated[float, Meta(gt=0, le=WEEK_S)]
+Wait = Annotated[float, Meta(ge=0, le=WEEK_S)]
 Fraction = Annotated[float, Meta(ge=0, le=1)]
+Temperature = Annotated[float, Meta(ge=0, le=100)]
+Price = Annotated[float, Meta(ge=0, le=1e6)]
 Tokens = Annotated[int, Meta(ge=1, le=10_000_000)]
 InFlight = Annotated[int, Meta(ge=1, le=65_536)]
 Name = Annotated[str, Meta(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+
+
+# request-body fields the engine sets itself; extra_body overriding them would break sampling
+ENGINE_BODY_KEYS = frozenset(
+    {"model", "messages", "prompt", "n", "seed", "max_tokens", "temperature", "top_p", "stop"}
+    | {"stream"}  # replies are read whole
+)
 
 
 class Spec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,18 +80,18 @@ class TeacherSpec(Spec):
     request_timeout_s: Seconds = 600.0
     connect_timeout_s: Seconds = 10.0
     max_attempts: Annotated[int, Meta(ge=1, le=1000)] = 8
-    rate_limit_patience_s: NonNegativeFloat = 900.0
-    backoff_base_s: NonNegativeFloat = 0.5
-    backoff_max_s: NonNegativeFloat = 60.0
+    rate_limit_patience_s: Wait = 900.0
+    backoff_base_s: Wait = 0.5
+    backoff_max_s: Wait = 60.0
     extra_body: dict[str, object] = {}
     engine_args: dict[str, object] = {}  # backend "vllm": AsyncEngineArgs (dtype, max_model_len..)
     base_urls: list[str] = []  # data-parallel replicas, load balanced; replaces base_url
     server_metrics: Literal["none", "vllm"] = "none"  # steer in-flight by each server's /metrics
     # with server_metrics: sequences kept waiting on the server, as a share of its batch
     server_queue_share: Annotated[float, Meta(ge=0, le=4)] = 0.25
-    health_interval_s: Seconds = 2.0  # replicas: /health probe period
-    price_input_per_m: NonNegativeFloat = 0.0  # USD per million prompt tokens (live cost)
-    price_output_per_m: NonNegativeFloat = 0.0  # USD per million completion tokens
+    health_interval_s: Annotated[float, Meta(ge=0.05, le=WEEK_S)] = 2.0  # replicas: /health
+    price_input_per_m: Price = 0.0  # USD per million prompt tokens (live cost)
+    price_output_per_m: Price = 0.0  # USD per million completion tokens
 
     def __post_init__(self) -> None:
         if self.min_in_flight > self.max_in_flight:
@@ -79,18 +99,28 @@ class TeacherSpec(Spec):
                 f"min_in_flight: {self.min_in_flight} is larger than max_in_flight "
                 f"({self.max_in_flight})"
             )
+        for key, url in [("base_url", self.base_url)] + [
+            (f"base_urls[{i}]", url) for i, url in enumerate(self.base_urls)
+        ]:
+            if self.backend == "openai" and not _is_http_url(url):
+                raise ValueError(f"{key}: {url!r} is not an http:// or https:// URL")
+        if taken := sorted(ENGINE_BODY_KEYS & self.extra_body.keys()):
+            raise ValueError(
+                f"extra_body: {', '.join(taken)} set by the engine (from [sampling] and the "
+                "prompt); remove them here"
+            )
 
 
 class SamplingSpec(Spec):
     """How answers are sampled. Sample ``i`` of a question gets seed ``question_seed + i``."""
 
     n: Annotated[int, Meta(ge=1, le=4096)] = 16
-    temperature: Annotated[float, Meta(ge=0)] = 1.0
+    temperature: Temperature = 1.0
     top_p: Annotated[float, Meta(gt=0, le=1)] = 1.0
     max_tokens: Tokens = 4096
     stop: list[str] = []
     on_truncation: Literal["keep", "retry", "drop"] = "keep"
-    truncation_retry_factor: Annotated[float, Meta(gt=1)] = 2.0
+    truncation_retry_factor: Annotated[float, Meta(gt=1, le=1000)] = 2.0
     truncation_max_tokens: Tokens = 32768
     stop_after_passed: NonNegative = 0  # early stop: sample in rounds of k until k answers passed
 
@@ -123,7 +153,7 @@ class OutputSpec(Spec):
     shard_records: Count = 100_000
     shard_bytes: Annotated[int, Meta(ge=4096)] = 512 * 2**20
     flush_records: Count = 512
-    flush_seconds: Seconds = 2.0
+    flush_seconds: Annotated[float, Meta(ge=0.01, le=WEEK_S)] = 2.0
     zstd_level: Annotated[int, Meta(ge=-7, le=22)] = 3
     fsync: Literal["flush", "close", "never"] = "close"
     # a rerun asks again for samples whose last record is a retryable failure (connection,
@@ -132,8 +162,13 @@ class OutputSpec(Spec):
 
 
 class LimitsSpec(Spec):
+    """``max_failed_share``: a run exits 1 (failed) when more than this share of the samples it
+    wrote are failures (the teacher's, or verification's ``infra_error``), and always when all
+    are; ``1.0`` fails a run only when every sample failed."""
+
     max_questions: NonNegative = 0
     queue_size: Annotated[int, Meta(ge=1, le=1 << 20)] = 512
+    max_failed_share: Fraction = 0.05
 
 
 class FieldMap(Spec):
@@ -145,11 +180,11 @@ class FieldMap(Spec):
     ``metadata`` fields are copied into Question.metadata when present.
     """
 
-    problem: str = "problem"
+    problem: Annotated[str, Meta(min_length=1)] = "problem"
     answer: str | None = "answer"
     tests: str | None = "tests"
     choices: str | list[str] | None = "choices"
-    id: str | None = None
+    id: Annotated[str, Meta(min_length=1)] | None = None
     metadata: list[str] = []
 
 
@@ -165,6 +200,12 @@ class SourceSpec(Spec):
     is read instead when given. ``weight`` sets the source's share in mixing; ``limit`` caps the
     questions read. ``optional``: a missing path yields no questions (with a warning) instead of
     an error.
+
+    ``on_bad_row``: a row that cannot be read or mapped (invalid JSON, a missing field, nesting
+    deeper than the engine decodes, longer than ``max_row_bytes``) stops the job with an error
+    naming file and line (``error``), or becomes a ``bad_row`` exclusion naming them (``skip``)
+    and the job goes on. A syntax error inside a JSON array ends its file either way (where the
+    next element starts is unknown).
     """
 
     name: Annotated[str, Meta(min_length=1)]
@@ -176,9 +217,11 @@ class SourceSpec(Spec):
     format: SourceFormat = "auto"
     fields: FieldMap = msgspec.field(default_factory=FieldMap)
     tags: list[str] = []
-    weight: Annotated[float, Meta(gt=0)] = 1.0
+    weight: Annotated[float, Meta(gt=0, le=1e9)] = 1.0
     limit: NonNegative | None = None
     optional: bool = False
+    on_bad_row: Literal["error", "skip"] = "error"
+    max_row_bytes: Annotated[int, Meta(ge=1024, le=1 << 32)] = 64 << 20
 
     def __post_init__(self) -> None:
         if not self.path and not self.hf:
@@ -239,7 +282,7 @@ class ScorerSpec(TeacherSpec):
     answer_prompt: PromptSpec = msgspec.field(default_factory=PromptSpec)
     rating_max_tokens: Tokens = 1024
     answer_max_tokens: Tokens = 16384
-    temperature: Annotated[float, Meta(ge=0)] = 0.0
+    temperature: Temperature = 0.0
     seed: int = 0
 
     def method(self, domain: str) -> ScoreMethod:

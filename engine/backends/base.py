@@ -53,10 +53,13 @@ class Generation(msgspec.Struct):
 
 
 class Backend(Protocol):
-    """A teacher. ``generate`` returns all n completions or raises BackendError."""
+    """A teacher. ``generate`` returns all n completions or raises BackendError. ``preflight``
+    (before ``start``) says why the teacher would refuse every request, or None."""
 
     name: str
     model: str
+
+    async def preflight(self) -> str | None: ...
 
     async def start(self) -> None: ...
 

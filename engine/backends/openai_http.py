@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 import msgspec
 
 from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
-from engine.backends.http1 import HTTPClient, HTTPError, RequestTimeout
+from engine.backends.http1 import HTTPClient, HTTPError, RequestTimeout, Response
 from engine.backends.limits import RequestLimiter, retry_after
+from engine.errors import TeacherUnavailable
 from engine.metrics import Metrics
-from engine.records import Failure
+from engine.records import Failure, Message
 from engine.specs import TeacherSpec
 from engine.tokenizer import BYTES_PER_TOKEN, TokenCounter, token_counter
 
@@ -26,7 +27,7 @@ class _Message(msgspec.Struct):
 
 
 class _Choice(msgspec.Struct):
-    index: int = 0
+    index: int | None = None
     message: _Message | None = None
     text: str | None = None
     finish_reason: str | None = None
@@ -43,8 +44,19 @@ class _Response(msgspec.Struct):
     usage: _Usage | None = None
 
 
+class _Model(msgspec.Struct):
+    id: str
+
+
+class _Models(msgspec.Struct):
+    data: list[_Model]
+
+
 _decode_response = msgspec.json.Decoder(_Response).decode
+_decode_models = msgspec.json.Decoder(_Models).decode
 _encode = msgspec.json.Encoder().encode
+REFUSALS = (401, 403, 404)  # the key or the model refused: the same for every request
+PREFLIGHT_S = 10.0  # budget of each preflight request (a server that is slow is not refusing)
 
 
 class _Retry(Exception):
@@ -59,6 +71,33 @@ class _Retry(Exception):
 
 class _RejectedN(Exception):
     """The server refused n > 1."""
+
+
+def _in_sample_order(choices: list[_Choice], n: int) -> list[_Choice]:
+    """The choices in sample order: by ``index`` when they carry 0..n-1 once each, by position
+    when none carries one (some servers omit it); any other indices are a bad response, never
+    a guess that could put two samples on one index."""
+    indices = [choice.index for choice in choices]
+    if all(index is None for index in indices):
+        return choices
+    if None not in indices and sorted(indices) == list(range(n)):  # type: ignore[type-var]
+        return sorted(choices, key=lambda choice: choice.index)  # type: ignore[arg-type, return-value]
+    shown = ", ".join("-" if i is None else str(i) for i in indices[:16])
+    raise _Retry(Failure("bad_response", f"choice indices [{shown}] are not 0..{n - 1} once each"))
+
+
+def _listed(payload: bytes) -> set[str]:
+    """The model ids a ``/models`` reply lists (none when it is not the OpenAI shape)."""
+    try:
+        return {model.id for model in _decode_models(payload).data}
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return set()
+
+
+def _said(response: Response) -> str:
+    """``STATUS: the start of the body`` on one line, for messages."""
+    text = " ".join(response.body[:200].decode("utf-8", "replace").split())
+    return f"{response.status} {text}".rstrip()
 
 
 def _choice_tokens(
@@ -109,8 +148,10 @@ class OpenAIBackend:
     Native ``n`` when the server takes it (one request for all samples; vLLM gives sample i the
     seed ``seed + i``, which is the seed recorded), else fan-out of n=1 requests with each
     sample's own seed. Retries 429, 5xx, timeouts, connection errors and garbage bodies with
-    exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once. 429s
-    do not use up ``max_attempts``: they are retried until ``rate_limit_patience_s`` has passed.
+    exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once, and
+    401, 403 and 404 (the key or the model refused) raise TeacherUnavailable, which stops the
+    job. 429s do not use up ``max_attempts``: they are retried until ``rate_limit_patience_s``
+    has passed.
 
     Each sample's ``completion_tokens`` is its own: the choice's ``token_ids`` where the server
     returns them (vLLM: ``extra_body = { return_token_ids = true }``), the usage of a one-choice
@@ -127,24 +168,52 @@ class OpenAIBackend:
         self.metrics = metrics or Metrics()
         self.limiter = RequestLimiter(spec.rpm, spec.tpm, spec.max_in_flight, spec.min_in_flight)
         self.native_n = spec.native_n
-        self.path = urlsplit(spec.base_url).path.rstrip("/") + (
-            "/chat/completions" if spec.api == "chat" else "/completions"
-        )
+        self.base_path = urlsplit(spec.base_url).path.rstrip("/")
+        self.path = self.base_path + ("/chat/completions" if spec.api == "chat" else "/completions")
         self._client: HTTPClient | None = None
         self._tokens_per_sample: float | None = None  # learned from usage
         self._tokenizer: TokenCounter | None = None
         self._tokenizer_tried = False
 
-    async def start(self) -> None:
+    def _new_client(self, timeout: float) -> HTTPClient:
         headers = {"Content-Type": "application/json"}
         if self.spec.api_key_env:
             headers["Authorization"] = f"Bearer {os.environ[self.spec.api_key_env]}"
-        self._client = HTTPClient(
-            self.spec.base_url,
-            headers,
-            timeout=self.spec.request_timeout_s,
-            connect_timeout=self.spec.connect_timeout_s,
-        )
+        connect_timeout = min(self.spec.connect_timeout_s, timeout)
+        return HTTPClient(self.spec.base_url, headers, timeout, connect_timeout)
+
+    async def preflight(self) -> str | None:
+        """Why this server would refuse every request, or None. ``GET /models`` first: no
+        connection, or 401/403, is a refusal; a list naming the model is a pass. Otherwise
+        (no /models, or the model not listed) one request for one token decides: 401, 403 or
+        404 is a refusal. A slow answer or any other status passes (the run's retries and
+        timeouts judge those)."""
+        url = self.spec.base_url
+        client = self._new_client(min(self.spec.request_timeout_s, PREFLIGHT_S))
+        try:
+            try:
+                models = await client.request("GET", self.base_path + "/models")
+            except RequestTimeout:
+                return None
+            except HTTPError as error:
+                return f"{url}: {error}"
+            if models.status in (401, 403):
+                return f"{url} refused the API key: {_said(models)}"
+            if models.status == 200 and self.model in _listed(models.body):
+                return None
+            probe = GenerationRequest([Message("user", "Say OK.")], [0], max_tokens=1)
+            try:
+                reply = await client.post(self.path, self._body(probe, 0, 1))
+            except HTTPError:
+                return None
+            if reply.status in REFUSALS:
+                return f"{url} refused a request for model {self.model!r}: {_said(reply)}"
+            return None
+        finally:
+            await client.close()
+
+    async def start(self) -> None:
+        self._client = self._new_client(self.spec.request_timeout_s)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -277,15 +346,15 @@ class OpenAIBackend:
         if len(response.choices) != n:
             detail = f"expected {n} choices, got {len(response.choices)}"
             raise _Retry(Failure("bad_response", detail))
+        choices = _in_sample_order(response.choices, n)
         usage = response.usage or _Usage()
         self._learn(usage, n)
         self.metrics.count_usage(self.model, usage.prompt_tokens, usage.completion_tokens)
-        choices = sorted(response.choices, key=lambda c: c.index)
         texts = [_text(choice) for choice in choices]
         counts, estimated = _choice_tokens(choices, texts, response.usage, max_tokens)
         return [
             Completion(
-                index=choice.index if 0 <= choice.index < n else i,
+                index=i,
                 text=text,
                 finish_reason=choice.finish_reason,
                 prompt_tokens=usage.prompt_tokens,
@@ -316,4 +385,7 @@ class OpenAIBackend:
             return _Retry(Failure("server_error", detail, status), retry_after(headers))
         if status == 400 and n > 1 and self.native_n:
             return _RejectedN()
+        if status in REFUSALS:  # so would every request be: stop, rather than record failures
+            response = Response(status, {}, payload)
+            return TeacherUnavailable(f"{self.spec.base_url} refused a request: {_said(response)}")
         return BackendError(Failure("client_error", detail, status))

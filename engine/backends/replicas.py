@@ -109,6 +109,15 @@ class ReplicaSet:
             )
         return Replica(url, backend, steering)
 
+    async def preflight(self) -> str | None:
+        """A refusal only when every replica refuses (a dead one alone is taken out later)."""
+        problems = await asyncio.gather(*(r.backend.preflight() for r in self.replicas))
+        if all(problems):
+            return "; ".join(p for p in problems if p)
+        for problem in filter(None, problems):
+            log.warning("replica refuses requests: %s", problem)
+        return None
+
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=max(1.0, self.spec.health_interval_s))
         self._session = aiohttp.ClientSession(timeout=timeout)

@@ -51,6 +51,10 @@ class VLLMBackend:
         self._tokenizer: Any = None
         self._request_ids = itertools.count()
 
+    async def preflight(self) -> str | None:
+        """Nothing to ask: loading the model in ``start`` fails loudly by itself."""
+        return None
+
     async def start(self) -> None:
         from vllm import AsyncEngineArgs, AsyncLLMEngine  # AsyncLLM on vLLM's V1 engine
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
+import os
 import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+from engine import build
 from engine import job as jobs
 from engine.cli.loop import run
 from engine.cli.view import add_server_options, dashboard, until_signal
-from engine.config import load_recipe, missing_keys
+from engine.config import Recipe, load_recipe, missing_keys
+from engine.errors import UsageError
 from engine.exits import Exit
 from engine.progress import Progress
 
@@ -60,18 +66,54 @@ def add_override_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="DIR", help="write to DIR instead of [output] dir")
 
 
-async def _job(args: argparse.Namespace, serve: bool) -> int:
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone (``run ... | head``), so later
+    writes and the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _checked(args: argparse.Namespace) -> Recipe:
+    """The recipe (overrides applied), with everything refused that ``check`` refuses."""
     recipe = load_recipe(args.config, recipe_overrides(args))
+    build.check(recipe, Path(args.config).name)
+    return recipe
+
+
+@contextlib.asynccontextmanager
+async def _served(job: jobs.Job, args: argparse.Namespace) -> AsyncIterator[None]:
+    """``serve``'s dashboard for the block; a port in use is a usage error naming it."""
+    try:
+        server = dashboard(job.output.directory, job.metrics, args)
+        await server.__aenter__()
+    except OSError as error:
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound: {error}"
+        message = f"serve: port {args.port} on {args.host} {reason} (choose another --port)"
+        raise UsageError(message) from None
+    try:
+        yield
+    finally:
+        await server.__aexit__(None, None, None)
+
+
+async def _job(args: argparse.Namespace, serve: bool) -> int:
+    recipe = _checked(args)
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
     async with contextlib.AsyncExitStack() as server:
         if serve:
-            await server.enter_async_context(dashboard(job.output.directory, job.metrics, args))
+            await server.enter_async_context(_served(job, args))
         async with contextlib.AsyncExitStack() as progress:
             if not args.quiet:
                 await progress.enter_async_context(Progress(job.metrics))
             code = await job.run()
-        print(_summary(job), flush=True)
+        try:
+            print(_summary(job), flush=True)
+        except BrokenPipeError:  # the reader of stdout has gone: the job's outcome stands
+            silence_stdout()
+        if job.failure:
+            print(f"error: the job failed: {job.failure}", file=sys.stderr)
         if serve and args.keep_serving:
             print("job ended; dashboard still up until SIGINT/SIGTERM", file=sys.stderr, flush=True)
             await until_signal()
@@ -87,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.config, recipe_overrides(args))
+    recipe = _checked(args)
     for problem in missing_keys(recipe):
         print(f"warning: {args.config}: {problem} (needed to run)", file=sys.stderr)
     print(f"{args.config}: ok (recipe {recipe.sample_hash()}, {len(recipe.sources)} sources)")

@@ -9,6 +9,7 @@ from engine.records import Question, content_id
 from engine.specs import SourceSpec
 
 _MISSING = object()
+MAX_DEPTH = 64  # nesting kept in a Question (tests, metadata): far below the recursion limit
 
 
 class FieldError(ValueError):
@@ -27,6 +28,28 @@ def lookup(row: dict[str, Any], path: str) -> Any:
             value = value[int(part)]
         else:
             return _MISSING
+    return value
+
+
+def _nested_within(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects at most ``limit`` deep (walked without
+    recursion, so a hostile row cannot exhaust the stack here or when it is written)."""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [
+            item
+            for node in level
+            if isinstance(node, dict | list)
+            for item in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return True
+    return False
+
+
+def _shallow(value: Any, field: str) -> Any:
+    if not _nested_within(value, MAX_DEPTH):
+        raise FieldError(f"field {field!r} nests deeper than {MAX_DEPTH} levels")
     return value
 
 
@@ -51,10 +74,22 @@ def _tests(value: Any, field: str) -> Any:
     """Tests as given; a string holding a JSON array or object (common on the hub) is decoded."""
     if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            value = json.loads(value)
         except json.JSONDecodeError as error:
             raise FieldError(f"field {field!r} holds invalid JSON: {error}") from None
-    return value
+        except RecursionError:
+            raise FieldError(f"field {field!r} holds JSON nested too deeply") from None
+    return _shallow(value, field)
+
+
+def question_id(source: str, value: Any, field: str) -> str:
+    """``source:ID`` with the id normalized, so that rows agree on what one id is: a string as
+    it is (not empty), a number in canonical form (``1``, ``1.0`` and ``"1"`` are one id; ``1.5``
+    stays ``1.5``); booleans, lists, objects and empty strings are refused."""
+    text = _scalar_text(value, field)
+    if not text:
+        raise FieldError(f"field {field!r} is an empty id")
+    return f"{source}:{text}"
 
 
 class RowMapper:
@@ -93,16 +128,16 @@ class RowMapper:
         if not isinstance(problem, str) or not problem.strip():
             raise FieldError(f"field {fields.problem!r} must be a non-empty string")
         if fields.id is None:
-            question_id = content_id(name, problem)
+            id_ = content_id(name, problem)
         else:
-            question_id = f"{name}:{_scalar_text(self._required(row, fields.id), fields.id)}"
+            id_ = question_id(name, self._required(row, fields.id), fields.id)
         metadata = {}
         for field in fields.metadata:
             value = lookup(row, field)
             if value is not _MISSING:
-                metadata[field] = value
+                metadata[field] = _shallow(value, field)
         return Question(
-            id=question_id,
+            id=id_,
             domain=self.spec.domain,
             source=name,
             problem=problem,

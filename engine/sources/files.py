@@ -26,13 +26,15 @@ def data_suffix(path: Path) -> str:
 
 class FileRows:
     """Base of the per-format readers: iterating yields ``(where, row)``, ``where`` counting
-    ``unit``s ("line" or "row") from 1, for messages that point into the file."""
+    ``unit``s ("line" or "row") from 1, for messages that point into the file. A row longer
+    than ``max_bytes`` is not decoded (readers of text formats)."""
 
     unit = "line"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int = 64 << 20) -> None:
         self.path = path
         self.origin = str(path)
+        self.max_bytes = max_bytes
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         raise NotImplementedError

@@ -1,6 +1,8 @@
 """Rows of a JSON array file, decoded one element at a time from a sliding buffer.
 
-The file is never loaded whole: memory holds one chunk plus the element being decoded.
+The file is never loaded whole: memory holds one chunk plus the element being decoded. An
+element nested too deeply to decode, or longer than ``max_bytes``, is stepped over (strings
+jumped, brackets counted) and yielded as ``Unreadable``.
 """
 
 from __future__ import annotations
@@ -12,18 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.sources.errors import SourceError
+from engine.sources.errors import SourceError, Unreadable
 from engine.sources.files import FileRows, open_binary
 
 CHUNK_BYTES = 1 << 20
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}"]')  # a whole string, a bracket, or a lone quote
 
 
 class _Scanner:
     """A window over a text stream that decodes JSON values and tracks line numbers."""
 
-    def __init__(self, stream, path: Path) -> None:
-        self.stream, self.path = stream, path
+    def __init__(self, stream, path: Path, max_bytes: int) -> None:
+        self.stream, self.path, self.max_bytes = stream, path, max_bytes
         self.text, self.pos, self.eof = "", 0, False
         self._utf8 = codecs.getincrementaldecoder("utf-8-sig")()
         self._line, self._counted = 1, 0  # line number at text[_counted]
@@ -55,7 +58,13 @@ class _Scanner:
         while True:
             try:
                 value, end = self._decode(self.text, self.pos)
+            except RecursionError:
+                self.skip()
+                return Unreadable("invalid JSON: nested too deeply to decode")
             except json.JSONDecodeError as error:
+                if len(self.text) - self.pos > self.max_bytes:
+                    self.skip()
+                    return Unreadable(f"element longer than max_row_bytes ({self.max_bytes})")
                 # Grow the window geometrically so a huge element costs linear time.
                 if self.eof or not self._refill(max(CHUNK_BYTES, len(self.text) - self.pos)):
                     raise SourceError(
@@ -67,6 +76,25 @@ class _Scanner:
                 continue
             self.pos = end
             return value
+
+    def skip(self) -> None:
+        """Move past the value at ``pos`` without decoding it: strings are jumped over whole,
+        brackets counted until the one that closes the value."""
+        depth = 0
+        while True:
+            match = _TOKEN.search(self.text, self.pos)
+            if match is None or match.group() == '"':  # the window ends (inside a string)
+                self.pos = len(self.text) if match is None else match.start()
+                if not self._refill(max(CHUNK_BYTES, len(self.text) - self.pos)):
+                    raise SourceError(f"{self.path}, line {self.line()}: unterminated value")
+                continue
+            self.pos, token = match.end(), match.group()
+            if token in ("[", "{"):
+                depth += 1
+            elif token in ("]", "}"):
+                depth -= 1
+            if depth == 0:
+                return
 
     def expect(self, allowed: str) -> str:
         char = self.peek()
@@ -84,7 +112,7 @@ class JsonArrayRows(FileRows):
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         with open_binary(self.path) as stream:
-            scanner = _Scanner(stream, self.path)
+            scanner = _Scanner(stream, self.path, self.max_bytes)
             scanner.expect("[")
             if scanner.peek() == "]":
                 return

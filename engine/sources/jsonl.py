@@ -7,26 +7,47 @@ from typing import Any
 
 import msgspec
 
-from engine.sources.errors import SourceError
+from engine.sources.errors import Unreadable
 from engine.sources.files import FileRows, open_binary
+
+BOM = b"\xef\xbb\xbf"
 
 
 class JsonlRows(FileRows):
-    """Yields ``(line number, row)`` for each non-blank line; a bad line raises SourceError."""
+    """Yields ``(line number, row)`` for each non-blank line, ``Unreadable`` for a line that is
+    not JSON, nests too deeply or is longer than ``max_bytes`` (read past, never held whole).
+    A UTF-8 byte-order mark before the first line is skipped."""
+
+    def _lines(self) -> Iterator[tuple[int, bytes | None]]:
+        """``(number, line)`` for each non-blank line; ``line`` None when it is too long."""
+        limit = self.max_bytes
+        with open_binary(self.path) as stream:
+            number = 0
+            while line := stream.readline(limit + 1):
+                number += 1
+                if number == 1 and line.startswith(BOM):
+                    line = line[len(BOM) :]
+                if len(line) > limit and not line.endswith(b"\n"):
+                    while (rest := stream.readline(limit + 1)) and not rest.endswith(b"\n"):
+                        pass
+                    yield number, None
+                elif not line.isspace() and line:
+                    yield number, line
 
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         decode = msgspec.json.Decoder().decode
-        with open_binary(self.path) as stream:
-            for number, line in enumerate(stream, start=1):
-                if line.isspace():
-                    continue
+        for number, line in self._lines():
+            if line is None:
+                row: Any = Unreadable(f"line longer than max_row_bytes ({self.max_bytes})")
+            else:
                 try:
-                    yield number, decode(line)
+                    row = decode(line)
                 except msgspec.DecodeError as error:
-                    where = f"{self.path}, line {number}"
-                    raise SourceError(f"{where}: invalid JSON: {error}") from None
+                    row = Unreadable(f"invalid JSON: {error}")
+                except RecursionError:
+                    row = Unreadable("invalid JSON: nested too deeply to decode")
+            yield number, row
 
     def count(self) -> int:
         """Non-blank lines, without decoding them."""
-        with open_binary(self.path) as stream:
-            return sum(1 for line in stream if not line.isspace())
+        return sum(1 for _ in self._lines())

@@ -110,3 +110,84 @@ def test_a_recipe_may_carry_its_export_settings():
     )
     with pytest.raises(ConfigError, match=r"r\.toml: export\.format: invalid enum value 'csv'"):
         parse_recipe(BASE + '[export]\nformat = "csv"\n', "r.toml")
+
+
+# --- check refuses what run would refuse, or what makes no sense (issue 10) --------------------
+
+DEMO = (
+    (REPO / "configs" / "demo.toml")
+    .read_text()
+    .replace("configs/data/demo_math.jsonl", str(REPO / "configs" / "data" / "demo_math.jsonl"))
+)
+
+
+def edited(section: str, old: str, new: str) -> str:
+    """demo.toml with one line of ``section`` replaced (or added when ``old`` is empty)."""
+    header = f"[[{section}]]\n" if section == "sources" else f"[{section}]\n"
+    head, sep, rest = DEMO.partition(header)
+    assert sep, section
+    if not old:
+        return f"{head}{sep}{new}\n{rest}"
+    assert old in rest, old
+    return head + sep + rest.replace(old, new, 1)
+
+
+# fmt: off
+REFUSED = [
+    (edited("sources", 'path = "', 'path = "absent-'), "sources[0].path: source 'demo-math': no"),
+    (edited("sampling", "temperature = 1.0", "temperature = -2"), "sampling.temperature: must be"),
+    (edited("sampling", "temperature = 1.0", "temperature = nan"), "sampling.temperature: must"),
+    (edited("sampling", "max_tokens = 2048", "max_tokens = 0"), "sampling.max_tokens: must be at"),
+    (edited("sampling", "n = 4", f"n = {10**30}"), "sampling.n: must be at most 4096"),
+    (edited("teacher", "max_in_flight = 64", "max_in_flight = 1000000000"),
+     "teacher.max_in_flight: must be at most 65536"),
+    (edited("teacher", "max_in_flight = 64", "max_in_flight = 1e9"),
+     "teacher.max_in_flight: expected int, got float"),
+    (edited("teacher", "max_in_flight = 64", "max_in_flight = 0"), "teacher.max_in_flight: must"),
+    (edited("output", "shard_records = 64", "zstd_level = 100"), "output.zstd_level: must be at"),
+    (edited("verify.math", "timeout_s = 5.0", "timeout_s = 0"), "verify.math.timeout_s: must be"),
+    (edited("verify.math", "", "[verify]\nconcurrency = 0"), "verify.concurrency: must be at"),
+    (edited("teacher", "", "request_timeout_s = 0"), "teacher.request_timeout_s: must be greater"),
+    (edited("teacher", "", "request_timeout_s = inf"), "teacher.request_timeout_s: must be at"),
+    (edited("teacher", "", "backoff_base_s = inf"), "teacher.backoff_base_s: must be at most"),
+    (edited("output", "", "flush_seconds = 1e-9"), "output.flush_seconds: must be at least 0.01"),
+    (
+        edited("sampling", 'on_truncation = "keep"', 'on_truncation = "ignore"'),
+        "sampling.on_truncation: invalid enum value 'ignore'; valid: 'drop', 'keep', 'retry'",
+    ),
+    (edited("sources", 'domain = "math"', 'domain = "poetry"'), "sources[0].domain: invalid enum"),
+    (edited("teacher", "", '"" = 1'), 'teacher."": unknown key'),
+    (edited("teacher", "", 'base_url = "localhost:8000"'), "teacher.base_url: 'localhost:8000' is"),
+    (edited("teacher", "", "extra_body = { n = 2 }"), "teacher.extra_body: n set by the engine"),
+    (edited("sources", "", 'fields = { problem = "" }').replace('fields = { id = "id" }\n', ""),
+     "sources[0].fields.problem: must not be empty"),
+    (edited("sources", 'fields = { id = "id" }', 'fields = { id = "uid" }'),
+     "sources[0]: " + str(REPO / "configs/data/demo_math.jsonl") + ", line 1: missing field 'uid'"),
+    (DEMO + '\n[[sources]]\nname = "demo-math"\ndomain = "math"\npath = "x"\n',
+     "sources[1].name: 'demo-math' is the name of sources[0]"),
+    ("a = " + "[" * 3000 + "]" * 3000, "values nested too deeply"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("text", "message"), REFUSED, ids=[m for _, m in REFUSED])
+def test_check_refuses_what_run_would_refuse_naming_file_and_key(tmp_path, text, message, capsys):
+    from engine.cli import main
+
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    assert main(["check", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: t.toml: {message}") and err.count("\n") == 1, err
+    assert main(["run", "--config", str(path), "--quiet"]) == 2  # run refuses it the same way
+    assert capsys.readouterr().err == err
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_accepts_the_shipped_demo_with_absolute_paths(tmp_path, capsys):
+    from engine.cli import main
+
+    path = tmp_path / "t.toml"
+    path.write_text(DEMO)
+    assert main(["check", "--config", str(path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}: ok")

@@ -68,6 +68,7 @@ async def test_every_format_loads_with_datasets_as_is(tmp_path, mock_teacher, ma
     out = await run_job(
         tmp_path, mock_teacher, make_recipe, 40,
         mock={"truncate_rate": 0.1, "error_rate": 0.15}, retries=1, prompt=PROMPT,
+        limits="max_failed_share = 0.5",  # failures wanted: more than the default 5% fails the run
     )  # fmt: skip
     samples = read_samples(out)
     wanted = {s.key[:2]: s for s in samples if s.completion is not None and not s.truncated}

@@ -78,7 +78,7 @@ async def test_exhausted_retries_are_typed_failures(tmp_path, mock_teacher, make
         teacher = (
             f'model = "mock"\nbase_url = "{mock.url}"\nmax_attempts = 2\nbackoff_base_s = 0.01'
         )
-        assert await Job(make_recipe(mock.url, questions, teacher=teacher)).run() == 0
+        assert await Job(make_recipe(mock.url, questions, teacher=teacher)).run() == 1  # all failed
     samples = read_samples(tmp_path / "out")
     assert_exactly_once(samples, 10, 4)
     assert {(s.failure.kind, s.failure.status, s.attempts) for s in samples} == {
@@ -93,7 +93,7 @@ async def test_timeouts_are_typed_failures(tmp_path, mock_teacher, make_recipe):
             f'model = "mock"\nbase_url = "{mock.url}"\nmax_attempts = 2\n'
             "backoff_base_s = 0.01\nrequest_timeout_s = 0.2"
         )
-        assert await Job(make_recipe(mock.url, questions, teacher=teacher)).run() == 0
+        assert await Job(make_recipe(mock.url, questions, teacher=teacher)).run() == 1  # all failed
     samples = read_samples(tmp_path / "out")
     assert_exactly_once(samples, 3, 4)
     assert {s.failure.kind for s in samples if s.failure} == {"timeout"}

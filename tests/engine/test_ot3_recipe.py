@@ -137,10 +137,12 @@ async def test_restart_after_the_barrier_recomputes_nothing(tmp_path, mock_teach
         (out / "manifest.json").unlink()
         assert await Job(scaled_ot3(mock.url, out)).run() == 0
         assert selection.read_bytes() == selected  # same top-N, from the scored shards
-        assert mock.stats["requests"] - first["requests"] == SAMPLING_REQUESTS  # sampling only
-        # and a finished job run again makes no request at all
+        # sampling only, and each run's preflight: one token from the teacher and one from the
+        # scorer, whose models the mock's /models does not list
+        assert mock.stats["requests"] - first["requests"] == SAMPLING_REQUESTS + 2
+        # and a finished job run again makes no request but its preflight
         assert await Job(scaled_ot3(mock.url, out)).run() == 0
-        assert mock.stats["requests"] - first["requests"] == SAMPLING_REQUESTS
+        assert mock.stats["requests"] - first["requests"] == SAMPLING_REQUESTS + 4
     ids = Counter((e.question_id, e.stage) for e in excluded(out))
     assert max(ids.values()) == 1  # no exclusion record twice
     assert len(read_samples(out, "ot3")) == 4 * sum(TOP.values())

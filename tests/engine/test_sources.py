@@ -18,6 +18,7 @@ import zstandard
 import engine.sources.json_array as json_array
 from engine.records import content_id
 from engine.sources import Source, SourceError
+from engine.sources.intake import Intake, SeenIds
 from engine.specs import FieldMap, SourceSpec
 from tests.helpers import DATA, REPO
 
@@ -181,6 +182,7 @@ def test_spec_validation_from_config_dicts():
 HF_SCRIPT = """
 import json, sys
 from engine.sources import Source, SourceError
+from engine.sources.intake import Intake, SeenIds
 from engine.specs import SourceSpec
 def attempt(spec):
     try:
@@ -265,3 +267,157 @@ def test_counts_match_what_is_read_in_every_format(tmp_path):
     for path, options in cases:
         spec = SourceSpec(name="src", path=str(path), **{"domain": "math", **options})
         assert Source(spec).count() == len(read(path, **options)) > 0, path
+
+
+# --- Bad rows, repeated ids, hostile rows (issue 10) -------------------------------------------
+
+
+def read_with_intake(path: Path, **options) -> tuple[list, list]:
+    """(questions, rejected rows) of one source read as a job reads it."""
+    options.setdefault("domain", "math")
+    intake = Intake()
+    source = Source(SourceSpec(name="src", path=str(path), **options), intake)
+    questions = list(source)
+    return questions, list(intake.drain())
+
+
+def test_ids_are_normalized_and_a_repeated_id_keeps_its_first_row(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    rows = [{"id": 1, "problem": "one"}, {"id": "a", "problem": "a"}, {"id": 1.0, "problem": "b"}]
+    rows += [{"id": "1", "problem": "c"}, {"id": 1.5, "problem": "d"}]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    questions, rejected = read_with_intake(path, fields=FieldMap(id="id"))
+    assert [(q.id, q.problem) for q in questions] == [
+        ("src:1", "one"),
+        ("src:a", "a"),
+        ("src:1.5", "d"),
+    ]
+    assert [(r.kind, r.reason.id, r.reason.kept, r.reason.row) for r in rejected] == [
+        ("repeated_id", "src:1", f"{path}:1", f"{path}:3"),
+        ("repeated_id", "src:1", f"{path}:1", f"{path}:4"),
+    ]
+    assert [r.question.id for r in rejected] == [f"src@{path}:3", f"src@{path}:4"]
+    assert [r.question.problem for r in rejected] == ["b", "c"]
+
+
+def test_ids_that_are_not_strings_or_numbers_are_bad_rows(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    path.write_text('{"id": true, "problem": "p"}\n{"id": "", "problem": "q"}\n')
+    with pytest.raises(SourceError, match=r"line 1: field 'id' must be a string or number, got"):
+        read(path, fields=FieldMap(id="id"))
+    _, rejected = read_with_intake(path, fields=FieldMap(id="id"), on_bad_row="skip")
+    assert [(r.reason.line, r.reason.detail) for r in rejected] == [
+        (1, "field 'id' must be a string or number, got bool"),
+        (2, "field 'id' is an empty id"),
+    ]
+
+
+def test_repeated_ids_without_an_intake_are_not_checked():
+    """Benchmarks (read without an intake) may repeat a problem text; questions may not."""
+    problems = [q.problem for q in read(DATA / "sources_math.jsonl", fields=MATH_FIELDS)]
+    assert len(problems) == 3
+
+
+def test_skip_policy_turns_every_kind_of_bad_row_into_a_rejection_and_goes_on(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    deep = "[" * 5000 + "]" * 5000
+    lines = [
+        '{"problem": "first"}',
+        '{"problem": "broken',
+        '{"answer": "no problem field"}',
+        '{"problem": "p", "tests": ' + deep + "}",
+        '{"problem": "p", "tests": ' + "[" * 100 + "]" * 100 + "}",  # decodes, too deep to keep
+        "[1, 2]",
+        '{"problem": "last"}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    questions, rejected = read_with_intake(path, on_bad_row="skip")
+    assert [q.problem for q in questions] == ["first", "last"]
+    assert [(r.kind, r.reason.file, r.reason.line) for r in rejected] == [
+        ("bad_row", str(path), line) for line in (2, 3, 4, 5, 6)
+    ]
+    details = [r.reason.detail for r in rejected]
+    assert details[0].startswith("invalid JSON")
+    assert details[1:] == [
+        "missing field 'problem'",
+        "invalid JSON: nested too deeply to decode",
+        "field 'tests' nests deeper than 64 levels",
+        "row must be an object, got list",
+    ]
+    assert all(r.question.id == f"src@{path}:{r.reason.line}" for r in rejected)
+    with pytest.raises(SourceError, match=r"rows.jsonl, line 2: invalid JSON"):
+        read(path)  # the default policy is error
+
+
+def test_deeply_nested_rows_are_bad_rows_in_json_arrays_too(tmp_path):
+    path = tmp_path / "rows.json"
+    deep = "[" * 5000 + '"]]]"' + "]" * 5000
+    path.write_text(
+        f'[{{"problem": "a"}},\n {{"problem": "b", "x": {deep}}},\n {{"problem": "c"}}]'
+    )
+    with pytest.raises(SourceError, match=r"rows.json, line 2: invalid JSON: nested too deeply"):
+        read(path)
+    questions, rejected = read_with_intake(path, on_bad_row="skip")
+    assert [q.problem for q in questions] == ["a", "c"]
+    assert [(r.reason.line, r.reason.detail) for r in rejected] == [
+        (2, "invalid JSON: nested too deeply to decode")
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_rows_longer_than_max_row_bytes_are_bad_rows_read_past(tmp_path, monkeypatch, suffix):
+    monkeypatch.setattr(json_array, "CHUNK_BYTES", 4096)  # the huge row spans many windows
+    huge = {"problem": "huge " + 'x"{[' * 500_000}  # 2 MB of brackets and quotes in a string
+    rows = [{"problem": "before"}, huge, {"problem": "after"}]
+    path = tmp_path / f"rows{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        path.write_text("[" + ",\n".join(json.dumps(row) for row in rows) + "]")
+    questions, rejected = read_with_intake(path, on_bad_row="skip", max_row_bytes=1 << 20)
+    assert [q.problem for q in questions] == ["before", "after"]
+    [bad] = rejected
+    assert bad.reason.line == 2 and "longer than max_row_bytes (1048576)" in bad.reason.detail
+    # under the limit (the default is 64 MiB) the multi-MB row is a question like any other
+    assert [q.problem[:4] for q in read(path)] == ["befo", "huge", "afte"]
+
+
+def test_a_jsonl_file_starting_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"problem": "a"}\n{"problem": "b"}\n')
+    assert [q.problem for q in read(path)] == ["a", "b"]
+    assert Source(SourceSpec(name="s", domain="math", path=str(path))).count() == 2
+    zipped = tmp_path / "bom.jsonl.zst"
+    zipped.write_bytes(zstandard.ZstdCompressor().compress(path.read_bytes()))
+    assert [q.problem for q in read(zipped)] == ["a", "b"]
+
+
+def test_unreadable_files_are_source_errors_not_crashes(tmp_path):
+    broken = tmp_path / "broken.jsonl.zst"
+    rows = b"".join(b'{"problem": "%d"}\n' % i for i in range(2000))
+    frame = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(rows))
+    frame[len(frame) // 2 : len(frame) // 2 + 16] = bytes(16)  # damage inside the frame
+    broken.write_bytes(frame)
+    with pytest.raises(SourceError, match=r"broken.jsonl.zst: cannot read:"):
+        read(broken)
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'[{"problem": "caf\xe9"}]')
+    with pytest.raises(SourceError, match=r"latin.json: cannot read:"):
+        read(latin)
+
+
+def test_seen_ids_stay_small_and_exact():
+    """The job-wide id check holds at most 48 bytes an id (16 a slot, at least 1/3 full):
+    33.5 MB at a million ids, where a dict of the same hashes takes about 110 MB."""
+    seen, count = SeenIds(), 150_000
+    keys = [(i * 0x9E3779B97F4A7C15) % (1 << 64) or 1 for i in range(count)]
+    keys += [1 << 20 | 5, 2 << 20 | 5, 3 << 20 | 5]  # the same slot: probing must tell them apart
+    assert all(seen.setdefault(key, i) is None for i, key in enumerate(keys))
+    assert seen.size == len(keys) and seen.nbytes <= 48 * len(keys)
+    assert [seen.setdefault(keys[i], -1 % (1 << 64)) for i in (0, 77_777, -3, -2, -1)] == [
+        0,
+        77_777,
+        len(keys) - 3,
+        len(keys) - 2,
+        len(keys) - 1,
+    ]

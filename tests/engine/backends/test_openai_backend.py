@@ -11,6 +11,7 @@ import pytest
 
 from engine.backends.base import BackendError, GenerationRequest
 from engine.backends.openai_http import OpenAIBackend
+from engine.errors import TeacherUnavailable
 from engine.metrics import Metrics
 from engine.records import Message
 from engine.specs import TeacherSpec
@@ -135,7 +136,7 @@ async def test_timeout_is_retried_then_typed(mock_teacher):
 async def test_client_error_is_not_retried(mock_teacher):
     async with mock_teacher() as mock:
         backend = OpenAIBackend(spec(mock.url), Metrics())
-        backend.path = backend.path.replace("/chat/completions", "/nope")
+        backend.path = backend.path.replace("/chat/completions", "/models")  # GET only: 405
         await backend.start()
         try:
             with pytest.raises(BackendError) as error:
@@ -143,8 +144,22 @@ async def test_client_error_is_not_retried(mock_teacher):
         finally:
             await backend.close()
     assert error.value.failure.kind == "client_error"
-    assert error.value.failure.status == 404
+    assert error.value.failure.status == 405
     assert error.value.attempts == 1
+
+
+async def test_refusals_of_the_key_or_the_model_stop_the_job(mock_teacher):
+    """401, 403 and 404 would answer every request alike: raised, not recorded as failures."""
+    async with mock_teacher() as mock:
+        backend = OpenAIBackend(spec(mock.url), Metrics())
+        backend.path = backend.path.replace("/chat/completions", "/nope")
+        await backend.start()
+        try:
+            with pytest.raises(TeacherUnavailable, match=r"v1 refused a request: 404 404"):
+                await backend.generate(request(n=1))
+        finally:
+            await backend.close()
+    assert mock.stats.get("requests", 0) == 0  # the route does not exist: nothing generated
 
 
 async def test_truncation_is_reported(mock_teacher):
@@ -169,10 +184,9 @@ async def test_api_key_comes_from_the_environment_and_is_never_logged(
     caplog.set_level(logging.DEBUG)
     async with mock_teacher(api_key=secret) as mock:
         generation, _ = await generate(mock.url, request(n=1), api_key_env="TM_TEST_KEY")
-        with pytest.raises(BackendError) as error:
+        with pytest.raises(TeacherUnavailable, match="refused a request: 401") as error:
             await generate(mock.url, request(n=1), api_key_env="TM_WRONG_KEY")
     assert len(generation.completions) == 1
-    assert error.value.failure.status == 401 and error.value.attempts == 1
-    assert mock.stats["unauthorized"] == 1
+    assert mock.stats["unauthorized"] == 1  # asked once, not retried
     assert secret not in caplog.text
-    assert secret not in str(error.value) and secret not in repr(error.value.failure)
+    assert secret not in str(error.value) and "sk-wrong" not in str(error.value)

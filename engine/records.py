@@ -227,3 +227,4 @@ class Manifest(msgspec.Struct, omit_defaults=True):
     shards: int = 0
     outcomes: dict[str, int] = {}
     funnel: dict[str, Any] = {}
+    partitions: int = 1  # how many partitions write the output (issue 16); 1: one process

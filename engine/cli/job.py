@@ -17,6 +17,7 @@ from engine import job as jobs
 from engine.cli.loop import run
 from engine.cli.view import add_server_options, dashboard, until_signal
 from engine.config import Recipe, load_recipe, missing_keys
+from engine.distributed.partition import Partition
 from engine.errors import UsageError
 from engine.exits import Exit
 from engine.progress import Progress
@@ -99,7 +100,7 @@ async def _served(job: jobs.Job, args: argparse.Namespace) -> AsyncIterator[None
 
 async def _job(args: argparse.Namespace, serve: bool) -> int:
     recipe = _checked(args)
-    job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
+    job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change, partition=args.partition)
     jobs.install_signal_handlers(job)
     async with contextlib.AsyncExitStack() as server:
         if serve:
@@ -121,6 +122,10 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        from engine.distributed.cli import run_on_ray
+
+        return run_on_ray(args, _checked(args))
     return run(_job(args, serve=False))
 
 
@@ -150,6 +155,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=None,
                        help="ask again for samples whose last attempt failed retryably "
                        "(output.retry_failed, default true)")  # fmt: skip
+        p.add_argument("--partition", type=Partition.parse, metavar="I/N", default=None,
+                       help="run partition I of N (0 <= I < N) of the job beside the others, "
+                       "into the same output (Slurm arrays, Kubernetes indexed Jobs)")  # fmt: skip
+        if name == "run":
+            p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                           help="run --workers partitions as Ray actors (ADDRESS of a cluster, "
+                           "e.g. ray://head:10001 or auto; none: a local one); needs "
+                           "pip install 'thoughtmill[ray]'")  # fmt: skip
+            p.add_argument("--workers", type=int, default=None, metavar="N",
+                           help="partition workers to start with --ray (default 2)")  # fmt: skip
         if name == "serve":
             add_server_options(p, 8321)
             p.add_argument(

@@ -44,6 +44,7 @@ def test_demo_suite_runs_against_the_mock():
     suite = load_suite(DEMO)
     assert suite.mock_teacher is not None and suite.mock_teacher.answer_key
     assert all(b.data.path and (REPO / b.data.path).exists() for b in suite.benchmarks)
+    assert all(b.prompt.user == EVALCHEMY_MATH for b in suite.benchmarks)  # OT3's own prompt
 
 
 BASE = """

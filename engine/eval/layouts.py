@@ -4,7 +4,7 @@
 columns; the four options become ``choices`` (the engine shuffles them per sample).
 ``livecodebench``: livecodebench/code_generation_lite's columns; tests decoded by
 engine.eval.lcb, the problem text built from the question, its starter code and a prefix that
-depends on the test type.
+depends on the test type, and a reference program kept when the data has one.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from engine.sources.fields import FieldError, RowMapper, lookup
 
 GPQA_OPTIONS = ["Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"]
 DIFFICULTY = "difficulty"  # Question.metadata key of the difficulty group
+SOLUTION = "solution"  # Question.metadata key of a reference program (engine.testing.answer_key)
 
 
 def benchmark_questions(benchmark: BenchmarkSpec) -> Iterator[Question]:
@@ -145,6 +146,9 @@ class _LiveCodeBench:
                 metadata[field] = row[field]
         if isinstance(row.get(DIFFICULTY), str):
             metadata[DIFFICULTY] = row[DIFFICULTY]
+        solution = row.get(self.data.solution) if self.data.solution else None
+        if isinstance(solution, str) and solution.strip():
+            metadata[SOLUTION] = solution
         return Question(
             id=f"{self.name}:{question_id}" if question_id else content_id(self.name, content),
             domain=self.domain,

@@ -1,13 +1,15 @@
 """Run a suite: freeze each benchmark's questions, then one engine Job per benchmark (its own
 output subdirectory, so manifests, the recipe-change check and resume are per benchmark), all
-against one model endpoint; then results and the report from the output alone."""
+against one model endpoint started once for the suite (a ``--serve`` server, the
+``[mock_teacher]`` keyed by every benchmark's frozen questions); then results and the report
+from the output alone."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import msgspec
@@ -15,11 +17,12 @@ import msgspec
 from engine.config import Recipe, recipe_from_dict
 from engine.errors import ConfigError
 from engine.eval.manifest import EvalManifest, read_manifest, write_manifest
-from engine.eval.prepare import data_hash, job_source, prepare
+from engine.eval.prepare import data_hash, job_source, load_questions, prepare
 from engine.eval.serve import served_model
 from engine.eval.suite import BenchmarkSpec, Suite
 from engine.exits import Exit
 from engine.job import Job
+from engine.records import Question
 from engine.specs import TeacherSpec
 from engine.storage.output import RecipeChanged
 
@@ -46,7 +49,6 @@ def benchmark_recipe(
         },
         "verify": suite.verify,
         "output": msgspec.structs.replace(suite.output, dir=str(directory)),
-        "mock_teacher": suite.mock_teacher,
     }
     return recipe_from_dict(msgspec.to_builtins(data), f"{suite.name}/{benchmark.name}")
 
@@ -124,6 +126,12 @@ class EvalRun:
         write_manifest(self.directory, manifest, "finished" if self.finished else "interrupted")
         return Exit.OK
 
+    def _questions(self) -> Iterator[Question]:
+        """Every benchmark's frozen questions (the mock's answer key: golds, options and
+        reference programs)."""
+        for benchmark in self.suite.benchmarks:
+            yield from load_questions(benchmark.name, self.directory / benchmark.name)
+
     @property
     def finished(self) -> bool:
         return len(self.completed) == len(self.suite.benchmarks)
@@ -154,10 +162,17 @@ class EvalRun:
 
     @contextlib.asynccontextmanager
     async def _model(self) -> AsyncIterator[TeacherSpec]:
-        """The model endpoint: the suite's backend, or a server started on the checkpoint."""
+        """The model endpoint: the suite's backend, the mock teacher, or a server started on
+        the checkpoint."""
         if self.checkpoint is None:
             assert self.teacher is not None
-            yield self.teacher
+            if self.suite.mock_teacher is None:
+                yield self.teacher
+                return
+            from engine.testing.process import mock_teacher_process
+
+            async with mock_teacher_process(self.suite.mock_teacher, self._questions()) as url:
+                yield msgspec.structs.replace(self.teacher, base_url=url, base_urls=[])
             return
         assert self.suite.serve is not None
         log = self.directory / SERVER_LOG

@@ -88,11 +88,14 @@ class LiveCodeBenchData(DataBase, tag="livecodebench"):
     """livecodebench/code_generation_lite: question_content, starter_code, difficulty,
     public_test_cases (JSON), private_test_cases (JSON, or base64(zlib(pickle(JSON)))),
     metadata (JSON with func_name). ``stdin_prefix``/``call_prefix`` start the problem text of
-    stdin and call-based problems; ``starter_code`` appends the starter code block."""
+    stdin and call-based problems; ``starter_code`` appends the starter code block.
+    ``solution``: the row field of a reference program, kept as ``metadata["solution"]`` when a
+    row has one (LiveCodeBench publishes none; the mock teacher's answer key uses them)."""
 
     stdin_prefix: str = ""
     call_prefix: str = ""
     starter_code: bool = True
+    solution: str | None = "solution"
 
 
 DataSpec = FieldsData | GpqaData | LiveCodeBenchData

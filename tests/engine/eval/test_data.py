@@ -85,6 +85,10 @@ def test_livecodebench_layout_decodes_public_and_private_tests():
         {"input": "1000000000 1000000000\n", "output": "2000000000\n"},
     ]
     assert "```" not in stdin.problem  # no starter code: the problem text alone
+    rows = [json.loads(line) for line in LCB.read_text().splitlines()]
+    assert [q.metadata["solution"] for q in questions] == [row["solution"] for row in rows]
+    other = _lcb(f'path = "{LCB}", solution = "question_title"')  # the field is configurable
+    assert next(benchmark_questions(other)).metadata["solution"] == "Sum of Two"
     assert call.tests == {
         "call": {
             "fn_name": "addNumbers",

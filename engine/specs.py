@@ -100,9 +100,15 @@ class MathVerifySpec(Spec):
 
 
 class CodeVerifySpec(Spec):
+    """``time_s`` (CPU seconds; wall time is twice that plus one) and ``memory_mb`` (address
+    space) bound each test of an answer; unset, the sandbox's defaults (2 s, 512 MiB). A Docker
+    sandbox container has 2 GiB (sandbox.docker), so no test can be given more."""
+
     enabled: bool = True
     sandbox: Literal["auto", "docker", "local"] = "auto"
     pool_size: Annotated[int, Meta(ge=1, le=256)] | None = None
+    time_s: Annotated[float, Meta(gt=0, le=600)] | None = None
+    memory_mb: Annotated[int, Meta(ge=16, le=2048)] | None = None
 
 
 class ScienceVerifySpec(Spec):

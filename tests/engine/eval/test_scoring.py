@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -163,23 +164,40 @@ async def test_livecodebench_accuracy_equals_the_mocks_correct_rate(tmp_path):
     assert list(result.difficulty) == ["easy", "medium", "hard"]
 
 
-def _endless_or_right(prompt: str, seed: int) -> str:
-    """The reference program of the problem asked for even seeds, an endless loop for odd."""
+def _big_or_endless(prompt: str, seed: int) -> str:
+    """For even seeds the problem's reference program after taking 700 MiB, more than the
+    sandbox's default 512 MiB; for odd seeds an endless loop."""
     code = next(row["solution"] for row in LCB_ROWS if row["question_content"] in prompt)
+    code = f"block = bytes(700 << 20)\n{code}"
     if seed % 2:
         code = "while True:\n    pass\n"
     return f"<think>Let me write it.</think>\n```python\n{code}```"
 
 
-@pytest.mark.docker
-async def test_livecodebench_per_test_time_limit_stops_an_endless_loop(tmp_path):
-    require_docker()
-    data = {"layout": "livecodebench", "path": str(LCB), "limit": 3}
+async def _limits_run(tmp_path: Path, limits: str) -> tuple[Counter, list[str]]:
+    """(statuses by seed parity, failure details) of 4 samples of one stdin problem."""
+    data = {"layout": "livecodebench", "path": str(LCB), "limit": 1}
     bench = benchmark_table("lcb", "code", 4, data, "{problem}")
-    extra = '[verify.code]\nsandbox = "docker"'
-    async with answering_server(_endless_or_right) as url:
+    extra = f'[verify.code]\nsandbox = "docker"\n{limits}'
+    async with answering_server(_big_or_endless) as url:
         out, result = await _evaluate(tmp_path, bench, url, extra=extra)
-    statuses = Counter((s.seed % 2, s.verdict.status) for s in read_samples(out / "lcb", "lcb"))
-    # seeds are question seed + index: each question has 2 even-seed and 2 odd-seed samples
-    assert statuses == {(0, "passed"): 6, (1, "timeout"): 6}, statuses
-    assert result.avg.mean == 0.5 and not result.unscored
+    samples = read_samples(out / "lcb", "lcb")
+    assert len(samples) == result.scored == 4 and not result.unscored
+    statuses = Counter((s.seed % 2, s.verdict.status) for s in samples)
+    return statuses, [s.verdict.detail for s in samples if not s.verdict.passed]
+
+
+@pytest.mark.docker
+async def test_verify_code_limits_reach_the_sandbox_per_test(tmp_path):
+    """``[verify.code] time_s / memory_mb`` are each test's limits: 700 MiB passes under 1024
+    and fails under the default 512; the endless loop stops at the CPU limit given (or at its
+    wall time, twice that plus one, on a loaded machine)."""
+    require_docker()
+    # seeds are question seed + index: two even and two odd of the four
+    statuses, details = await _limits_run(tmp_path / "a", "time_s = 0.5\nmemory_mb = 1024")
+    assert statuses == {(0, "passed"): 2, (1, "timeout"): 2}, statuses
+    assert all(re.search(r"(CPU time limit of 0.5 s|wall time limit of 2 s) exceeded", detail)
+               for detail in details), details  # fmt: skip
+    statuses, details = await _limits_run(tmp_path / "b", "time_s = 0.5")
+    assert statuses == {(0, "memory_limit"): 2, (1, "timeout"): 2}, statuses
+    assert sum("memory limit of 512 MiB exceeded" in detail for detail in details) == 2, details

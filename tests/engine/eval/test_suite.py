@@ -38,6 +38,7 @@ def test_ot3_suite_has_the_evalchemy_settings():
     assert isinstance(lcb.data, LiveCodeBenchData) and lcb.verifier == "code"
     assert lcb.data.stdin_prefix.startswith("Generate an executable Python function")
     assert suite.benchmark("math500").data.difficulty == "level"
+    assert (suite.verify.code.time_s, suite.verify.code.memory_mb) == (6.0, 1024)  # LCB's 6 s
 
 
 def test_demo_suite_runs_against_the_mock():
@@ -105,6 +106,21 @@ SEMANTIC = [
 def test_semantic_errors_are_named(table, message):
     with pytest.raises(ConfigError) as error:
         parse_suite(BASE + f"[[benchmarks]]\n{table}\n", "t.toml")
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("time_s = 0", "t.toml: verify.code.time_s: must be greater than 0"),
+        ("time_s = 'long'", "t.toml: verify.code.time_s: expected float | null, got str"),
+        ("memory_mb = 4096", "t.toml: verify.code.memory_mb: must be at most 2048"),
+        ("memory_mb = 1.5", "t.toml: verify.code.memory_mb: expected int | null, got float"),
+    ],
+)
+def test_code_limits_are_typed_and_bounded(line, message):
+    with pytest.raises(ConfigError) as error:
+        parse_suite(BASE + f"[verify.code]\n{line}\n", "t.toml")
     assert message in str(error.value)
 
 

@@ -42,9 +42,12 @@ class Job:
     barrier (persisted selection), then sampling over the selection.
     """
 
-    def __init__(self, recipe: Recipe, *, allow_recipe_change: bool = False):
+    def __init__(
+        self, recipe: Recipe, *, allow_recipe_change: bool = False, teacher: Backend | None = None
+    ):
         self.recipe = recipe
         self.allow_recipe_change = allow_recipe_change
+        self.teacher = teacher  # started and closed by its owner (an eval shares one vLLM)
         self.metrics = Metrics()
         for spec in (recipe.teacher, recipe.scorer):
             if spec is not None and (spec.price_input_per_m or spec.price_output_per_m):
@@ -86,7 +89,7 @@ class Job:
         recipe, metrics = self.recipe, self.metrics
         async with contextlib.AsyncExitStack() as stack:
             mock_url = await stack.enter_async_context(build.mock_teacher(recipe))
-            teacher = build.make_backend(recipe.teacher, metrics, mock_url)  # fails fast
+            teacher = self.teacher or build.make_backend(recipe.teacher, metrics, mock_url)
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
             done = self.output.open(
                 msgspec.to_builtins(recipe), self.scope, self.allow_recipe_change
@@ -105,7 +108,8 @@ class Job:
             else:
                 source = self._read()
                 filters = build.filter_stages(recipe, exclusions)
-            await self._start(stack, teacher)
+            if self.teacher is None:
+                await self._start(stack, teacher)
             verifiers = await stack.enter_async_context(Verifiers(recipe.verify, metrics))
             stages = filters + build.sampling_stages(
                 recipe, self.recipe_hash, done, samples, teacher, verifiers, metrics

@@ -11,6 +11,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -25,6 +26,9 @@ from engine.job import Job
 from engine.records import Question
 from engine.specs import TeacherSpec
 from engine.storage.output import RecipeChanged
+
+if TYPE_CHECKING:
+    from engine.backends.vllm_inproc import VLLMBackend
 
 SERVER_LOG = "server.log"
 
@@ -104,7 +108,7 @@ class EvalRun:
 
     async def _run(self) -> int:
         manifest = self._open()
-        async with self._model() as teacher:
+        async with self._model() as teacher, self._shared_backend(teacher) as backend:
             manifest.model = msgspec.to_builtins(teacher)
             manifest = write_manifest(self.directory, manifest, "running")
             for position, benchmark in enumerate(self.suite.benchmarks):
@@ -112,7 +116,9 @@ class EvalRun:
                     break
                 directory = self.directory / benchmark.name
                 recipe = benchmark_recipe(self.suite, benchmark, teacher, directory)
-                job = Job(recipe, allow_recipe_change=self.allow_recipe_change)
+                job = Job(recipe, allow_recipe_change=self.allow_recipe_change, teacher=backend)
+                if backend is not None:
+                    backend.metrics = job.metrics  # the running benchmark counts its requests
                 self.current = (position, benchmark, job)
                 try:
                     code = await job.run()
@@ -172,7 +178,9 @@ class EvalRun:
             from engine.testing.process import mock_teacher_process
 
             async with mock_teacher_process(self.suite.mock_teacher, self._questions()) as url:
-                yield msgspec.structs.replace(self.teacher, base_url=url, base_urls=[])
+                yield msgspec.structs.replace(
+                    self.teacher, backend="openai", base_url=url, base_urls=[]
+                )
             return
         assert self.suite.serve is not None
         log = self.directory / SERVER_LOG
@@ -180,3 +188,19 @@ class EvalRun:
             fields = msgspec.structs.asdict(self.suite.model)
             fields.update(model=self.checkpoint, backend="openai", base_url=url, base_urls=[])
             yield TeacherSpec(**fields)
+
+    @contextlib.asynccontextmanager
+    async def _shared_backend(self, teacher: TeacherSpec) -> AsyncIterator[VLLMBackend | None]:
+        """In-process vLLM, started once for the suite: every benchmark's Job uses it, so the
+        model loads once. HTTP backends are cheap to make: each Job makes its own (None)."""
+        if teacher.backend != "vllm":
+            yield None
+            return
+        from engine.backends.vllm_inproc import VLLMBackend
+
+        backend = VLLMBackend(teacher)
+        await backend.start()
+        try:
+            yield backend
+        finally:
+            await backend.close()

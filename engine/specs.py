@@ -163,7 +163,9 @@ class SourceSpec(Spec):
     ``path``: a file (.jsonl, .jsonl.zst, .json array, .json.zst, .parquet), a folder of such files
     or a glob. ``hf``: a Hugging Face dataset read with ``datasets.load_dataset`` (streaming) when
     that package is installed; if it is missing or the hub is unreachable, ``path`` (a local copy)
-    is read instead when given. ``weight`` sets the source's share in mixing; ``limit`` caps the
+    is read instead when given. ``data_files``: files of the ``hf`` dataset (repo or folder) read
+    as ``split`` by their format, without the dataset's loading script (engine.sources.hf); it
+    replaces ``hf_config``. ``weight`` sets the source's share in mixing; ``limit`` caps the
     questions read. ``optional``: a missing path yields no questions (with a warning) instead of
     an error.
     """
@@ -174,6 +176,7 @@ class SourceSpec(Spec):
     hf: str | None = None
     hf_config: str | None = None
     split: str = "train"
+    data_files: list[Annotated[str, Meta(min_length=1)]] = []
     format: SourceFormat = "auto"
     fields: FieldMap = msgspec.field(default_factory=FieldMap)
     tags: list[str] = []
@@ -184,6 +187,8 @@ class SourceSpec(Spec):
     def __post_init__(self) -> None:
         if not self.path and not self.hf:
             raise ValueError(f"source {self.name!r}: set path or hf")
+        if self.data_files and (not self.hf or self.hf_config):
+            raise ValueError(f"source {self.name!r}: data_files needs hf and replaces hf_config")
 
 
 class MixSpec(Spec):

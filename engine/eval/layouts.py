@@ -9,6 +9,7 @@ depends on the test type, and a reference program kept when the data has one.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,8 +143,11 @@ class _LiveCodeBench:
         question_id = row.get("question_id")
         metadata: dict[str, Any] = {"test_type": kind}
         for field in ("platform", "contest_date", "question_title"):
-            if isinstance(row.get(field), str):
-                metadata[field] = row[field]
+            value = row.get(field)
+            if isinstance(value, datetime.date):  # datasets' JSON builder parses the date
+                value = value.isoformat()
+            if isinstance(value, str):
+                metadata[field] = value
         if isinstance(row.get(DIFFICULTY), str):
             metadata[DIFFICULTY] = row[DIFFICULTY]
         solution = row.get(self.data.solution) if self.data.solution else None

@@ -37,6 +37,10 @@ def test_ot3_suite_has_the_evalchemy_settings():
     lcb = suite.benchmark("livecodebench")
     assert isinstance(lcb.data, LiveCodeBenchData) and lcb.verifier == "code"
     assert lcb.data.stdin_prefix.startswith("Generate an executable Python function")
+    assert (lcb.data.hf, lcb.data.data_files) == (
+        "livecodebench/code_generation_lite",
+        ["test.jsonl", "test2.jsonl"],  # release_v2, read without the repo's loading script
+    )
     assert suite.benchmark("math500").data.difficulty == "level"
     assert (suite.verify.code.time_s, suite.verify.code.memory_mb) == (6.0, 1024)  # LCB's 6 s
 

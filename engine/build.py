@@ -20,7 +20,7 @@ from engine.mixing import Mixer
 from engine.pipeline import Stage
 from engine.records import Question
 from engine.sources import Source
-from engine.specs import TeacherSpec
+from engine.specs import DecontSpec, TeacherSpec
 from engine.stages.exclusions import Exclusions
 from engine.stages.filter import FilterStage
 from engine.stages.generate import GenerateStage
@@ -93,11 +93,21 @@ async def mock_teacher(recipe: Recipe) -> AsyncIterator[str | None]:
         yield url
 
 
+def decontaminator(spec: DecontSpec) -> Decontaminator:
+    """The decontamination index of ``spec``'s benchmarks and its eval suite's."""
+    if spec.suite is not None:
+        from engine.eval import benchmark_sources
+
+        benchmarks = [*spec.benchmarks, *benchmark_sources(spec.suite)]
+        spec = msgspec.structs.replace(spec, benchmarks=benchmarks)
+    return Decontaminator(spec)
+
+
 def filter_stages(recipe: Recipe, exclusions: Exclusions) -> list[Stage]:
     """Decontamination and dedup, when the recipe asks for either."""
     if recipe.decont is None and recipe.dedup is None:
         return []
-    decont = Decontaminator(recipe.decont) if recipe.decont else None
+    decont = decontaminator(recipe.decont) if recipe.decont else None
     dedup = Dedup(recipe.dedup) if recipe.dedup else None
     return [FilterStage(decont, dedup, exclusions)]
 

@@ -200,6 +200,8 @@ class MixSpec(Spec):
 
 class DecontSpec(Spec):
     """``benchmarks``: the eval sets, read like sources (their ``name`` labels each removal).
+    ``suite``: an eval suite file whose benchmarks are removed too (engine.eval: the sets a
+    model is evaluated on are the ones kept out of its training data, named once).
 
     A question is contaminated when it shares one word ``ngram`` with a benchmark problem, or
     when its normalized text reaches ``fuzzy_threshold`` (rapidfuzz ratio, 0-100) against one;
@@ -207,6 +209,7 @@ class DecontSpec(Spec):
     """
 
     benchmarks: list[SourceSpec] = []
+    suite: Annotated[str, Meta(min_length=1)] | None = None
     ngram: Annotated[int, Meta(ge=1, le=1000)] = 13
     fuzzy_threshold: Annotated[float, Meta(ge=0, le=100)] = 95.0
 

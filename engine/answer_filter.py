@@ -21,13 +21,11 @@ from typing import Literal
 import msgspec
 
 from engine.records import Sample
+from engine.specs import AnswerPolicy
 from verifiers.math.exact import canonical
 from verifiers.math.extract import UnfinishedThinking, extract_answer, final_text
 from verifiers.math.normalize import normalize
 from verifiers.math.parse import parse_answer
-
-AnswerPolicy = Literal["none", "passed", "majority"]
-
 
 RejectionReason = Literal["not_passed", "minority", "no_answer"]
 

@@ -9,15 +9,18 @@ import hashlib
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import msgspec
 
 from engine.errors import ConfigError
+from engine.overrides import apply as apply_overrides
 from engine.specs import (
     DecontSpec,
     DedupSpec,
+    ExportSpec,
     JobSpec,
     LimitsSpec,
     MixSpec,
@@ -57,6 +60,7 @@ class Recipe(Spec):
     dedup: DedupSpec | None = None
     scorer: ScorerSpec | None = None
     select: SelectSpec | None = None
+    export: ExportSpec | None = None  # defaults for `engine export --config RECIPE`
 
     def sample_hash(self) -> str:
         """Hash of everything that changes the samples (model, prompt, sampling)."""
@@ -175,13 +179,14 @@ def decode(data: object, kind: type[T], name: str) -> T:
         raise ConfigError(f"{name}: {_describe(e, kind)}") from None
 
 
-def parse_recipe(text: str, name: str = "<recipe>") -> Recipe:
-    """Decode and validate a TOML recipe (relative paths in it are relative to the cwd)."""
+def parse_recipe(text: str, name: str = "<recipe>", overrides: Sequence[str] = ()) -> Recipe:
+    """Decode and validate a TOML recipe (relative paths in it are relative to the cwd), with
+    ``section.key=VALUE`` overrides applied first (engine.overrides)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{name}: {e}") from None
-    return recipe_from_dict(data, name)
+    return recipe_from_dict(apply_overrides(data, list(overrides)), name)
 
 
 def recipe_from_dict(data: dict[str, object], name: str = "<recipe>") -> Recipe:
@@ -189,11 +194,11 @@ def recipe_from_dict(data: dict[str, object], name: str = "<recipe>") -> Recipe:
     return decode(data, Recipe, name)
 
 
-def load_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Read and validate a recipe file."""
+def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
+    """Read and validate a recipe file, with overrides applied."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    return parse_recipe(text, path.name)
+    return parse_recipe(text, path.name, overrides)

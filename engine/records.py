@@ -53,8 +53,12 @@ class Message(msgspec.Struct):
 
 
 class Usage(msgspec.Struct):
+    """This sample's own token counts; ``estimated``: completion_tokens is an estimate (the
+    server gave one total for n samples and no tokenizer was at hand; see openai_http)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    estimated: bool = False
 
 
 class Teacher(msgspec.Struct):

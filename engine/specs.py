@@ -263,3 +263,42 @@ class SelectSpec(Spec):
     top: dict[Domain, NonNegative] = {}
     by: dict[Domain, str] = {}
     order: Literal["descending", "ascending"] = "descending"
+
+
+AnswerPolicy = Literal["none", "passed", "majority"]
+ExportFormat = Literal["llamafactory", "trl", "sharegpt", "messages"]
+ExportFiles = Literal["parquet", "jsonl"]
+OverCutoff = Literal["drop", "keep", "cut"]  # what export does with a trace over the cutoff
+
+
+class ExportSpec(Spec):
+    """answer_filter: one policy for all domains or one per domain (a domain not listed: none);
+    ``passed`` exports passed samples only. keep_truncated: also export completions cut at
+    max_tokens (an unfinished trace teaches stopping mid-thought). recipes: ``current`` exports
+    only samples made by the manifest's recipe, ``all`` also those of earlier recipes (for a
+    (question, sample index) made by both, the first in shard order). Failures never export.
+
+    preset: the training preset (engine.train.presets) whose model's tokenizer measures the
+    traces, whose cutoff_len is the default cutoff, and whose settings fill the training config
+    written beside the data (for ``nodes`` x ``gpus_per_node``). tokenizer: measure with this
+    tokenizer instead, and fail if it cannot be loaded (the preset's model falls back to an
+    estimate). over_cutoff: see engine.export.lengths."""
+
+    format: ExportFormat = "messages"
+    files: ExportFiles = "parquet"
+    answer_filter: AnswerPolicy | dict[Domain, AnswerPolicy] = "none"
+    keep_truncated: bool = False
+    recipes: Literal["current", "all"] = "current"
+    preset: str = "ot3-7b"
+    tokenizer: str | None = None
+    cutoff_len: Annotated[int, Meta(gt=0)] | None = None
+    over_cutoff: OverCutoff = "drop"
+    nodes: Annotated[int, Meta(gt=0)] = 1
+    gpus_per_node: Annotated[int, Meta(ge=0)] = 8
+    name: str = "train"
+    shard_records: Annotated[int, Meta(gt=0)] = 100_000
+
+    def policy(self, domain: str) -> AnswerPolicy:
+        if isinstance(self.answer_filter, str):
+            return self.answer_filter
+        return self.answer_filter.get(domain, "none")  # type: ignore[call-overload]

@@ -8,11 +8,12 @@ Usage::
 """
 
 from sandbox.languages import LANGUAGES, Language, get_language
-from sandbox.models import BatchResult, Limits, Program, RunResult, RunStatus
+from sandbox.models import BackendChoice, BatchResult, Limits, Program, RunResult, RunStatus
 from sandbox.pool import Pool, open_pool
 
 __all__ = [
     "LANGUAGES",
+    "BackendChoice",
     "BatchResult",
     "Language",
     "Limits",

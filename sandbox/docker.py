@@ -72,6 +72,7 @@ class DockerBackend:
     """Starts and removes sandbox containers for a pool."""
 
     name = "docker"
+    isolated = True
     start_timeout_s = 60.0
 
     def __init__(self, image: str = DEFAULT_IMAGE, memory_mb: int = 2048, tmpfs_mb: int = 256):

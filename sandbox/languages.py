@@ -38,7 +38,13 @@ LANGUAGES: dict[str, Language] = {
         ),
         Language(
             name="cpp",
-            aliases=("cpp", "c++", "cxx", "cc", "cpp17", "c++17"),
+            aliases=(
+                "cpp",
+                "c++",
+                "cxx",
+                "cc",
+                *(f"{c}{v}" for c in ("cpp", "c++") for v in (11, 14, 17)),
+            ),
             source_name="main.cpp",
             compile=("g++", *CPP_FLAGS, "-pipe", "-o", "prog", "{src}"),
             run=("{bin}/prog",),

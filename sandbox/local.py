@@ -31,6 +31,7 @@ class LocalBackend:
     """Runs jobs as a throwaway uid when started as root, else as the current user."""
 
     name = "local"
+    isolated = False
     start_timeout_s = 15.0
 
     def __init__(self, drop_privileges: bool | None = None) -> None:

@@ -83,3 +83,17 @@ class BatchResult(msgspec.Struct, kw_only=True):
 
     compile: RunResult
     runs: list[RunResult]
+
+
+class BackendChoice(msgspec.Struct, frozen=True):
+    """Which backend an open pool runs on, and why (``open_pool("auto")`` decides on opening).
+
+    requested: what the caller asked for (``auto``, ``docker``, ``local``, or a backend
+    object's name); backend: the backend's name; isolated: programs run in containers, cut off
+    from this machine's files and network (False for ``local``); reason: why this backend.
+    """
+
+    requested: str
+    backend: str
+    isolated: bool
+    reason: str

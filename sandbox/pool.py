@@ -13,7 +13,7 @@ from typing import Protocol
 from sandbox.docker import DockerBackend, engine_version
 from sandbox.languages import Language, get_language
 from sandbox.local import LocalBackend
-from sandbox.models import BatchResult, Limits, MiB, Program, RunResult
+from sandbox.models import BackendChoice, BatchResult, Limits, MiB, Program, RunResult
 from sandbox.worker import Worker, WorkerLost
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class _NoRunner:
 
 class Backend(Protocol):
     name: str
+    isolated: bool  # programs cannot reach this machine's files, network or other jobs
 
     async def prepare(self) -> None: ...
     async def start_worker(self) -> Worker: ...
@@ -62,7 +63,11 @@ class Backend(Protocol):
 class Pool:
     """``size`` warm runners. Each job leases one; a runner that dies, hangs or cannot clean up
     after a job is replaced in the background, and a job lost with it is retried once elsewhere
-    before it is reported as ``infra_error``."""
+    before it is reported as ``infra_error``.
+
+    Once open, ``choice`` says which backend runs the programs and why, and ``running`` counts
+    the runners leased to jobs at this moment (their programs sent).
+    """
 
     def __init__(
         self,
@@ -79,7 +84,9 @@ class Pool:
         self._backend_choice = backend
         self._backend_options = backend_options
         self.backend: Backend | None = None
+        self.choice: BackendChoice | None = None
         self.replaced = 0
+        self.running = 0
         self._idle: asyncio.Queue[Worker | _NoRunner] = asyncio.Queue()
         self._start_failures = 0
         self._workers: set[Worker] = set()
@@ -89,7 +96,15 @@ class Pool:
     # -- lifecycle
 
     async def __aenter__(self) -> Pool:
-        self.backend = await choose_backend(self._backend_choice, **self._backend_options)
+        self.backend, reason = await choose_backend(self._backend_choice, **self._backend_options)
+        requested = self._backend_choice
+        self.choice = BackendChoice(
+            requested if isinstance(requested, str) else self.backend.name,
+            self.backend.name,
+            self.backend.isolated,
+            reason,
+        )
+        log.info("sandbox backend %s (%s)", self.choice.backend, reason)
         await self.backend.prepare()
         started = await asyncio.gather(
             *(self.backend.start_worker() for _ in range(self.size)), return_exceptions=True
@@ -155,7 +170,7 @@ class Pool:
         for _attempt in range(2):
             out = BatchResult(compile=RunResult(status="infra_error"), runs=[])
             try:
-                await self._attempt(job, out)
+                await self._attempt(job, out, retry=lost is not None)
                 return out
             except WorkerLost as error:
                 log.warning(
@@ -169,13 +184,15 @@ class Pool:
             out.compile = infra
         return out
 
-    async def _attempt(self, job: _BatchJob, out: BatchResult) -> None:
+    async def _attempt(self, job: _BatchJob, out: BatchResult, retry: bool) -> None:
         """One try at a batch on one leased runner, filling ``out`` as results come. The first
-        run travels right behind the compilation (the runner skips it if that fails)."""
+        run travels right behind the compilation (the runner skips it if that fails). A retry
+        takes a runner that answers a ping: what lost the job may have taken others with it
+        (all containers killed at once) before the pool has noticed."""
         limits = job.limits
         prepare = {"op": "prepare", "language": _language_header(job.language)}
         prepare["limits"] = _compile_limits(limits)
-        async with self._lease() as worker:
+        async with self._lease(answering=retry) as worker:
             wall = job.wall(spent=0.0)
             frames = [(prepare, [job.source])]
             frames += [_run_frame(limits, wall, stdin) for stdin in job.inputs[:1]]
@@ -213,9 +230,10 @@ class Pool:
         return results
 
     @contextlib.asynccontextmanager
-    async def _lease(self) -> AsyncIterator[Worker]:
-        """The next free runner, however long the queue; fails only when the pool has no runner
-        left and cannot start one (then every waiter fails, until a start succeeds)."""
+    async def _lease(self, answering: bool = False) -> AsyncIterator[Worker]:
+        """The next free runner, however long the queue (with ``answering``, the next that
+        answers a ping); fails only when the pool has no runner left and cannot start one
+        (then every waiter fails, until a start succeeds)."""
         if self._closed or self.backend is None:
             raise RuntimeError("the sandbox pool is not open: use `async with open_pool() as pool`")
         while True:
@@ -225,16 +243,25 @@ class Pool:
                     continue  # healed since: drop the notice
                 self._idle.put_nowait(worker)  # for the next waiter
                 raise WorkerLost(f"no sandbox runner can be started: {worker.reason}")
-            if worker.alive:
+            if worker.alive and (not answering or await self._answers(worker)):
                 break
             self._spawn(self._replace(worker))  # died while idle
+        self.running += 1
         try:
             yield worker
         finally:
+            self.running -= 1
             if worker.alive and not worker.tainted:
                 self._idle.put_nowait(worker)
             else:
                 self._spawn(self._replace(worker))
+
+    async def _answers(self, worker: Worker) -> bool:
+        try:
+            await worker.call({"op": "ping"}, (), self.answer_grace_s)
+        except WorkerLost:
+            return False  # call() marked it dead
+        return True
 
     # -- healing
 
@@ -276,17 +303,24 @@ class Pool:
                 await asyncio.sleep(delays[min(self._start_failures, len(delays)) - 1])
 
 
-async def choose_backend(choice: str | Backend, **options) -> Backend:
-    """``docker``, ``local``, a Backend object, or ``auto``: Docker where an engine answers,
-    otherwise local (which warns loudly that isolation is weaker)."""
+async def choose_backend(choice: str | Backend, **options) -> tuple[Backend, str]:
+    """The backend and why: ``docker``, ``local``, a Backend object, or ``auto``: Docker where
+    an engine answers, otherwise local (which warns loudly that isolation is weaker)."""
     if not isinstance(choice, str):
-        return choice
+        return choice, "given as a backend object"
+    reason = f"asked for {choice!r}"
     if choice == "auto":
-        choice = "docker" if await engine_version() is not None else "local"
+        version = await engine_version()
+        choice = "docker" if version is not None else "local"
+        reason = (
+            f"auto: Docker engine {version} answers"
+            if version is not None
+            else "auto: no Docker engine answers `docker info`"
+        )
     if choice == "docker":
-        return DockerBackend(**options)
+        return DockerBackend(**options), reason
     if choice == "local":
-        return LocalBackend(**options)
+        return LocalBackend(**options), reason
     raise ValueError(f"unknown sandbox backend {choice!r}; use 'auto', 'docker' or 'local'")
 
 

@@ -38,6 +38,8 @@ FRAME_HEADER = struct.Struct(">II")
 ZYGOTE_MESSAGE_BYTES = 1 << 16
 SWEEP_SECONDS = 1.5
 ZYGOTE_ANSWER_SECONDS = 10.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPU_CHECK_SECONDS = 0.01  # at least a clock tick between two reads of a job's CPU time
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 MEMORY_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory")
 PR_SET_DUMPABLE = 4
@@ -125,6 +127,8 @@ class Runner:
         self._zygote_answer(ZYGOTE_ANSWER_SECONDS)
 
     def handle(self, header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+        if header["op"] == "ping":
+            return {"status": "ok"}, []
         if header["op"] == "prepare":
             return self.prepare(header["language"], blobs[0], header["limits"])
         if header["op"] == "run":
@@ -180,12 +184,12 @@ class Runner:
             job = {"argv": argv, "cwd": workdir, "env": env, "uid": self.uid, "limits": limits}
             socket.send_fds(self.channel, [json.dumps(job).encode()], fds)
             pid = self._zygote_answer(ZYGOTE_ANSWER_SECONDS)["pid"]
-            killed = not _readable(self.channel, limits["wall_s"])
-            if killed:
+            broke = self._watch(pid, limits)
+            if broke:
                 swept = self._sweep(pid, workdir)
             finished = self._zygote_answer(ZYGOTE_ANSWER_SECONDS)
-            problem = collect(workdir) if collect and not killed else None
-            if not killed:
+            problem = collect(workdir) if collect and not broke else None
+            if not broke:
                 swept = self._sweep(pid, workdir)
             stdout_size = os.fstat(fds[1]).st_size
             written = max(stdout_size, os.fstat(fds[2]).st_size)
@@ -194,7 +198,7 @@ class Runner:
         finally:
             for fd in fds:
                 os.close(fd)
-        status, detail = classify(finished, limits, killed, written, stderr)
+        status, detail = classify(finished, limits, broke, written, stderr)
         if problem and status == "ok":
             status, detail = "runtime_error", problem
         raw = finished["status"]
@@ -209,6 +213,24 @@ class Runner:
             "tainted": not swept,
         }
         return answer, [stdout, stderr]
+
+    def _watch(self, pid: int, limits: dict) -> str | None:
+        """Wait for the job to end; if it does not, the limit it broke: ``wall``, or ``cpu``.
+
+        RLIMIT_CPU counts whole seconds, so the runner keeps the CPU limit itself, to the
+        clock tick: it reads the job's CPU time (its process and the children it waited for)
+        whenever the job could have used up what its limit has left (a process cannot spend
+        CPU faster than time passes, except with threads, which overshoot by that factor)."""
+        deadline = time.monotonic() + limits["wall_s"]
+        while True:
+            cpu_left = limits["cpu_s"] - _cpu_seconds(pid)
+            if cpu_left <= 0:
+                return "cpu"
+            wall_left = deadline - time.monotonic()
+            if wall_left <= 0:
+                return "wall"
+            if _readable(self.channel, min(wall_left, max(cpu_left, CPU_CHECK_SECONDS))):
+                return None
 
     def _fill(self, template: list[str]) -> list[str]:
         src = self.language["src"]
@@ -296,17 +318,18 @@ class Sweeper:
             channel.send(b"ok" if done else b"failed")
 
 
-def classify(finished: dict, limits: dict, killed: bool, written: int, stderr: bytes):
-    """Status and detail of a finished job, from the most to the least specific cause."""
+def classify(finished: dict, limits: dict, broke: str | None, written: int, stderr: bytes):
+    """Status and detail of a finished job, from the most to the least specific cause;
+    ``broke`` is the limit the runner killed it for (``wall`` or ``cpu``), if any."""
     raw = finished["status"]
     signal_number = os.WTERMSIG(raw) if os.WIFSIGNALED(raw) else None
     exit_code = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else None
+    if broke == "wall":  # first: a job stopped while Python compiled it never said it did
+        return "timeout", f"wall time limit of {limits['wall_s']:g} s exceeded"
+    if broke == "cpu" or finished["cpu_s"] > limits["cpu_s"] or signal_number == signal.SIGXCPU:
+        return "timeout", f"CPU time limit of {limits['cpu_s']:g} s exceeded"
     if not finished["compiled"]:
         return "compile_error", "the program does not compile"
-    if killed:
-        return "timeout", f"wall time limit of {limits['wall_s']:g} s exceeded"
-    if finished["cpu_s"] > limits["cpu_s"] or signal_number == signal.SIGXCPU:
-        return "timeout", f"CPU time limit of {limits['cpu_s']:g} s exceeded"
     if written > limits["output_bytes"] or signal_number == signal.SIGXFSZ:
         return "output_limit", f"output limit of {limits['output_bytes']} bytes exceeded"
     if exit_code == 0:
@@ -355,6 +378,17 @@ def _living_processes_of(uid: int) -> list[int]:
         if state != b"Z":
             found.append(int(name))
     return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and of the children it waited for (0 when it is
+    gone); /proc/PID/stat is readable whoever owns the process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return 0.0
+    return sum(int(field) for field in fields[11:15]) / CLOCK_TICKS
 
 
 def _kill_group(pid: int) -> None:

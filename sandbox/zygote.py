@@ -26,12 +26,12 @@ OPEN_FILES = 256
 SETUP_FAILED = 126
 #: where a Python job writes one byte once its source compiled (close-on-exec elsewhere)
 COMPILED_FD = 3
-# Imported once by the zygote, so jobs that import them pay nothing (they cost a fresh Python
-# about 45 ms together). Never a module with import-time state that jobs must not share,
-# such as random's seed.
+# Imported once by the zygote, so jobs that import them pay nothing (a fresh Python pays about
+# 45 ms for the first ten; LiveCodeBench's prelude imports all of them). Never a module whose
+# import-time state jobs must not share; random reseeds itself in every forked child.
 PRELOADED = (
-    "bisect", "collections", "functools", "heapq", "itertools", "math", "operator", "re",
-    "string", "typing",
+    "bisect", "collections", "copy", "datetime", "functools", "heapq", "itertools", "json",
+    "math", "operator", "random", "re", "statistics", "string", "typing",
 )  # fmt: skip
 
 
@@ -148,7 +148,8 @@ def _run_python(argv: list[str]) -> None:
     except SystemExit as stop:
         code = _exit_status(stop)
     except BaseException as error:
-        sys.excepthook(type(error), error, error.__traceback__.tb_next)
+        error = error.with_traceback(error.__traceback__.tb_next)  # not this function's frame
+        sys.excepthook(type(error), error, error.__traceback__)
         code = 1
     else:
         code = 0

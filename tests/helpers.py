@@ -14,11 +14,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from engine.records import Sample
 from engine.storage import shards
+from engine.storage.reader import read_records
 from sandbox import Limits
 from sandbox.docker import DEFAULT_IMAGE
 
@@ -89,11 +89,8 @@ def start_engine(config: Path) -> subprocess.Popen:
 
 
 def read_samples(directory: Path, name: str | None = None) -> list[Sample]:
-    return [
-        msgspec.json.decode(line, type=Sample)
-        for path in shards.list_shards(directory, name)
-        for line in shards.iter_lines(path)
-    ]
+    """Every sample record in ``directory`` (of the stream ``name``, else of every shard)."""
+    return list(read_records(shards.list_shards(directory, name), Sample))
 
 
 def assert_exactly_once(samples: list[Sample], questions: int, n: int) -> None:

@@ -1,9 +1,14 @@
 """Multiple-choice answers: letter extraction, per-sample option shuffling, verification.
 
-Extraction prefers, in order: a boxed letter, the last explicit answer phrase ("The answer is
-(B)", "Answer: b", "correct option is **C**"), a last line that is only a letter marker
-("**B**", "(B)", "B) text"), then the last marked mention ("(B)", "option B"). A bare capital
-"A" in prose is an article, never an answer; lower case counts only after an answer phrase.
+The letter comes from the final answer only, never from a letter mentioned in the reasoning:
+the last explicit answer marker wins, whichever kind it is - a boxed letter (``\\boxed{B}``,
+``\\boxed{\\text{(B)}}``), or an answer phrase ("The answer is (B)", "Answer: b", "the correct
+option is **C**", "final answer: D) 5 m/s"). Without one, a line that is only a letter marker
+("**B**", "(B)", "B) 42 kg") counts when it is the response's last line, or the first line
+after a closed ``<think>`` block. "Option D is tempting" is a mention, not an answer. Text
+inside ``<think>...</think>`` is never read, and an unclosed ``<think>`` is ``no_answer``. A
+bare capital "A" in prose is an article, never an answer; lower case counts only after a
+marker (a colon, "is", a parenthesis, bold).
 """
 
 from __future__ import annotations
@@ -11,21 +16,28 @@ from __future__ import annotations
 import random
 import re
 
-from verifiers.math.extract import UnfinishedThinking, final_text, last_boxed
+from verifiers.math.extract import UnfinishedThinking, final_text
+from verifiers.math.normalize import matching_brace
 from verifiers.verdict import Verdict
 
 LETTERS = "ABCDEFGHIJ"
 
 _L = rf"[{LETTERS}]"
 _PHRASE = re.compile(
-    r"(?:final\s+answer|correct\s+(?:answer|option|choice)|answer|option|choice)"
-    r"(?:\s+(?:is|would\s+be|should\s+be))?\s*[:=]?\s*"
-    rf"(?:\*\*|__|\$|\\text\{{|\\boxed\{{|\s)*\(?({_L}|[a-j])\)?(?![A-Za-z0-9])",
+    r"(?:(?:final|correct|right|best)\s+)?(?:answer|option|choice)"
+    r"(?:\s+(?:is|would\s+be|should\s+be|must\s+be))?\s*(?:\*\*)?\s*[:=]?\s*"
+    rf"(?:\*\*|__|\$|\\text\{{|\\textbf\{{|\\boxed\{{|\s|(?:option|choice)\s+)*"
+    rf"\(?({_L}|[a-j])\)?(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+# The phrase must say it is the answer: "answer ... X", or "correct option is X".
+_EXPLICIT = re.compile(
+    r"(?:(?:final|correct|right|best)\s+)?answer|(?:final|correct|right|best)\s+(?:option|choice)",
     re.IGNORECASE,
 )
 _MARKER_LINE = re.compile(rf"^\W*\(?({_L})\)?(?:\*\*)?(?:[).:]\s.*|[).:]?)\s*$")
-_MENTION = re.compile(rf"\(({_L})\)|\*\*({_L})\*\*|(?:option|choice)\s+({_L})\b", re.IGNORECASE)
-_BOXED_LETTER = re.compile(rf"^\W*(?:\\text\{{)?\W*({_L})\b", re.IGNORECASE)
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BOXED_LETTER = re.compile(rf"^\W*(?:\\text(?:bf)?\{{)?\W*({_L})\b(?!\s*[=^_])", re.IGNORECASE)
 
 
 def extract_letter(response: str) -> str | None:
@@ -36,24 +48,39 @@ def extract_letter(response: str) -> str | None:
 
 def _extract(response: str) -> tuple[str | None, str]:
     text = final_text(response)
-    boxed = last_boxed(text)
-    if boxed is not None:
-        match = _BOXED_LETTER.match(boxed)
-        if match and len(re.sub(r"\\text|[^A-Za-z]", "", boxed)) <= len(match.group(1)) + 40:
-            return match.group(1).upper(), "boxed"
-    phrases = [m for m in _PHRASE.finditer(text) if _counts(m)]
-    if phrases:
-        return phrases[-1].group(1).upper(), "answer_phrase"
+    marks = [*_boxed_letters(text), *_phrase_letters(text)]
+    if marks:
+        _, letter, method = max(marks)
+        return letter, method
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if lines:
-        match = _MARKER_LINE.match(lines[-1].replace("**", ""))
-        if match and (lines[-1].startswith(("**", "(")) or len(lines[-1]) <= 3 or ")" in lines[-1]):
+    candidates = lines[-1:] + (lines[:1] if "</think>" in response else [])
+    for line in candidates:
+        match = _MARKER_LINE.match(line.replace("**", ""))
+        if match and (line.startswith(("**", "(")) or len(line) <= 3 or ")" in line):
             return match.group(1), "marker_line"
-    mentions = list(_MENTION.finditer(text))
-    if mentions:
-        last = mentions[-1]
-        return next(g for g in last.groups() if g).upper(), "last_mention"
     return None, ""
+
+
+def _boxed_letters(text: str) -> list[tuple[int, str, str]]:
+    """(position, letter, method) of every box whose content is an option letter."""
+    found = []
+    for box in _BOX.finditer(text):
+        end = matching_brace(text, box.end() - 1)
+        if end < 0:
+            continue
+        content = text[box.end() : end]
+        match = _BOXED_LETTER.match(content)
+        if match and len(re.sub(r"\\text(?:bf)?|[^A-Za-z]", "", content)) <= 41:
+            found.append((box.start(), match.group(1).upper(), "boxed"))
+    return found
+
+
+def _phrase_letters(text: str) -> list[tuple[int, str, str]]:
+    return [
+        (match.start(1), match.group(1).upper(), "answer_phrase")
+        for match in _PHRASE.finditer(text)
+        if _EXPLICIT.match(match.group(0)) and _counts(match)
+    ]
 
 
 def _counts(match: re.Match[str]) -> bool:
@@ -63,7 +90,7 @@ def _counts(match: re.Match[str]) -> bool:
         return True
     tail = match.group(0)
     return bool(re.search(r"[:(*$]|\\text|\\boxed|\bis\b", tail, re.IGNORECASE)) and not (
-        letter == "a" and re.search(r"\ba\s+[a-z]", match.string[match.start(1) :])
+        letter in "aA" and re.search(r"^[aA]\s+[a-z]", match.string[match.start(1) :])
     )
 
 
@@ -92,7 +119,7 @@ def verify(response: str, correct_letter: str) -> Verdict:
     except UnfinishedThinking as error:
         return Verdict(status="no_answer", detail=str(error))
     if letter is None:
-        return Verdict(status="no_answer", detail="no option letter found")
+        return Verdict(status="no_answer", detail="no option letter in the final answer")
     if letter == key:
         return Verdict(status="passed", answer=letter, method=method)
     return Verdict(

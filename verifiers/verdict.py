@@ -28,8 +28,13 @@ class Verdict(msgspec.Struct):
     status: what happened; infrastructure failures are ``infra_error``, never ``wrong_answer``.
     answer: what was extracted from the response (None when nothing could be).
     method: how it was extracted or compared (e.g. ``boxed``, ``last_number``, ``sympy``).
-    detail: short human-readable explanation (expected/got excerpt, error line).
-    test_index: first failing test, for code.
+    detail: short human-readable explanation (expected/got excerpt, error line, the test's
+        assert message).
+    test_index: first failing test, for code (also when it raised before reaching its check).
+    exception: for code that raised, the exception's type (``IndexError``, ``std::bad_alloc``).
+    traceback: for code that raised, its traceback, without the test harness's own frames.
+
+    Every field is always encoded (no omitted defaults), so every shard has one schema.
     """
 
     status: Status
@@ -37,6 +42,8 @@ class Verdict(msgspec.Struct):
     method: str = ""
     detail: str = ""
     test_index: int | None = None
+    exception: str | None = None
+    traceback: str | None = None
 
     @property
     def passed(self) -> bool:

@@ -26,13 +26,15 @@ class GenerationRequest(msgspec.Struct):
 
 
 class Completion(msgspec.Struct):
-    """One generated sample; ``index`` is its position in the request (0..n-1)."""
+    """One generated sample; ``index`` is its position in the request (0..n-1).
+    ``tokens_estimated``: ``completion_tokens`` is an estimate, not a count."""
 
     index: int
     text: str
     finish_reason: str | None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    tokens_estimated: bool = False
 
 
 class BackendError(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import time
@@ -16,6 +17,7 @@ from engine.backends.limits import RequestLimiter, retry_after
 from engine.metrics import Metrics
 from engine.records import Failure
 from engine.specs import TeacherSpec
+from engine.tokenizer import BYTES_PER_TOKEN, TokenCounter, token_counter
 
 
 class _Message(msgspec.Struct):
@@ -28,6 +30,7 @@ class _Choice(msgspec.Struct):
     message: _Message | None = None
     text: str | None = None
     finish_reason: str | None = None
+    token_ids: list[int] | None = None  # vLLM with `return_token_ids`: this choice's own tokens
 
 
 class _Usage(msgspec.Struct):
@@ -58,6 +61,32 @@ class _RejectedN(Exception):
     """The server refused n > 1."""
 
 
+def _choice_tokens(
+    choices: list[_Choice], texts: list[str], usage: _Usage | None
+) -> tuple[list[int], bool]:
+    """Each choice's completion tokens, and whether they are estimates (see OpenAIBackend)."""
+    if all(choice.token_ids is not None for choice in choices):
+        return [len(choice.token_ids or ()) for choice in choices], False
+    if usage is not None and len(choices) == 1:
+        return [usage.completion_tokens], False
+    sizes = [len(text.encode()) for text in texts]
+    if usage is None or not usage.completion_tokens:
+        return [math.ceil(size / BYTES_PER_TOKEN) for size in sizes], True
+    return _shares(usage.completion_tokens, sizes), True
+
+
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainder): the parts sum to it."""
+    if not sum(weights):
+        weights = [1] * len(weights)
+    exact = [total * w / sum(weights) for w in weights]
+    parts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(parts)), key=lambda i: parts[i] - exact[i])
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
 def _text(choice: _Choice) -> str:
     """The completion text; a separate reasoning field is kept as a ``<think>`` block."""
     if choice.message is None:
@@ -76,6 +105,12 @@ class OpenAIBackend:
     sample's own seed. Retries 429, 5xx, timeouts, connection errors and garbage bodies with
     exponential backoff and full jitter, honouring Retry-After; other 4xx fail at once. 429s
     do not use up ``max_attempts``: they are retried until ``rate_limit_patience_s`` has passed.
+
+    Each sample's ``completion_tokens`` is its own: the choice's ``token_ids`` where the server
+    returns them (vLLM: ``extra_body = { return_token_ids = true }``), the usage of a one-choice
+    response, else counted with the teacher model's tokenizer when it is on this machine
+    (engine.tokenizer), else the server's total shared out by each choice's UTF-8 bytes and
+    marked estimated (bytes / 4 without usage).
     """
 
     name = "openai"
@@ -91,6 +126,8 @@ class OpenAIBackend:
         )
         self._client: HTTPClient | None = None
         self._tokens_per_sample: float | None = None  # learned from usage
+        self._tokenizer: TokenCounter | None = None
+        self._tokenizer_tried = False
 
     async def start(self) -> None:
         headers = {"Content-Type": "application/json"}
@@ -206,6 +243,12 @@ class OpenAIBackend:
                 raise self._failure(response.status, response.body, response.headers, n)
             completions = self._completions(response.body, n)
             used = completions[0].prompt_tokens + sum(c.completion_tokens for c in completions)
+            if completions[0].tokens_estimated and (tokenizer := await self._counter()):
+                counts = await asyncio.to_thread(
+                    lambda: [tokenizer.tokens(c.text) for c in completions]
+                )
+                for completion, count in zip(completions, counts, strict=True):
+                    completion.completion_tokens, completion.tokens_estimated = count, False
             return completions
         except _Retry as retry:
             overloaded = overloaded or retry.overloaded
@@ -229,17 +272,28 @@ class OpenAIBackend:
         usage = response.usage or _Usage()
         self._learn(usage, n)
         self.metrics.count_usage(self.model, usage.prompt_tokens, usage.completion_tokens)
-        per_prompt, per_completion = usage.prompt_tokens, usage.completion_tokens // n
+        choices = sorted(response.choices, key=lambda c: c.index)
+        texts = [_text(choice) for choice in choices]
+        counts, estimated = _choice_tokens(choices, texts, response.usage)
         return [
             Completion(
                 index=choice.index if 0 <= choice.index < n else i,
-                text=_text(choice),
+                text=text,
                 finish_reason=choice.finish_reason,
-                prompt_tokens=per_prompt,
-                completion_tokens=per_completion,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=count,
+                tokens_estimated=estimated,
             )
-            for i, choice in enumerate(sorted(response.choices, key=lambda c: c.index))
+            for i, (choice, text, count) in enumerate(zip(choices, texts, counts, strict=True))
         ]
+
+    async def _counter(self) -> TokenCounter | None:
+        """The teacher model's tokenizer when it loads here (tried once, off the event loop)."""
+        if not self._tokenizer_tried:
+            self._tokenizer_tried = True
+            counter = await asyncio.to_thread(token_counter, self.model, False)
+            self._tokenizer = counter if counter.method == "tokenizer" else None
+        return self._tokenizer
 
     def _failure(self, status: int, payload: bytes, headers, n: int) -> Exception:
         detail = payload[:300].decode("utf-8", "replace")

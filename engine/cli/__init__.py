@@ -12,13 +12,13 @@ import logging
 import sys
 
 from engine.cli import eval as evaluation
-from engine.cli import export, job, mock, output, view
+from engine.cli import export, init, job, mock, output, train, view
 from engine.errors import ConfigError
 from engine.exits import Exit
 from engine.sources import SourceError
 from engine.storage.output import RecipeChanged
 
-COMMANDS = (job, output, export, evaluation, view, mock)  # each registers its own subcommands
+COMMANDS = (init, job, output, export, train, evaluation, view, mock)  # each registers its own
 
 
 def parser() -> argparse.ArgumentParser:

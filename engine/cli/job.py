@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 
 from engine import job as jobs
@@ -33,8 +34,31 @@ def _summary(job: jobs.Job) -> str:
     return "\n".join(lines)
 
 
+def recipe_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` assignments, with ``--limit`` and ``--output`` as the keys they stand for."""
+    sets = list(args.set)
+    if args.limit is not None:
+        sets.append(f"limits.max_questions={args.limit}")
+    if args.output is not None:
+        sets.append(f"output.dir={json.dumps(args.output)}")
+    return sets
+
+
+def add_override_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, typed and checked like the file "
+        "(repeatable), e.g. --set sampling.n=4 --set teacher.base_url=http://h:8000/v1",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="read at most N questions")
+    p.add_argument("--output", metavar="DIR", help="write to DIR instead of [output] dir")
+
+
 async def _job(args: argparse.Namespace, serve: bool) -> int:
-    recipe = load_recipe(args.config)
+    recipe = load_recipe(args.config, recipe_overrides(args))
     job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
     jobs.install_signal_handlers(job)
     async with contextlib.AsyncExitStack() as server:
@@ -60,7 +84,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    recipe = load_recipe(args.config)
+    recipe = load_recipe(args.config, recipe_overrides(args))
     for problem in missing_keys(recipe):
         print(f"warning: {args.config}: {problem} (needed to run)", file=sys.stderr)
     print(f"{args.config}: ok (recipe {recipe.sample_hash()}, {len(recipe.sources)} sources)")
@@ -77,6 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--allow-recipe-change", action="store_true",
                        help="add samples under a changed recipe to an existing output")  # fmt: skip
         p.add_argument("--quiet", action="store_true", help="no live progress line")
+        add_override_options(p)
         if name == "serve":
             add_server_options(p, 8321)
             p.add_argument(
@@ -87,5 +112,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(handler=handler)
 
     p = sub.add_parser("check", help="validate a recipe without running it")
-    p.add_argument("--config", required=True)
+    p.add_argument("--config", required=True, help="recipe TOML file")
+    add_override_options(p)
     p.set_defaults(handler=cmd_check)

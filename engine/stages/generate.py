@@ -17,7 +17,9 @@ def _take(sample: Sample, completion: Completion) -> None:
     """Copy a completion's text, finish reason and token usage into its sample."""
     sample.completion = completion.text
     sample.finish_reason = completion.finish_reason
-    sample.usage = Usage(completion.prompt_tokens, completion.completion_tokens)
+    sample.usage = Usage(
+        completion.prompt_tokens, completion.completion_tokens, completion.tokens_estimated
+    )
 
 
 class GenerateStage:

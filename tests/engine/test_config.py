@@ -100,3 +100,13 @@ def test_check_command_exit_codes(tmp_path):
     assert "bad.toml:" in result.stderr
     missing = run_cli("check", "--config", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "nope.toml: cannot read" in missing.stderr
+
+
+def test_a_recipe_may_carry_its_export_settings():
+    recipe = parse_recipe(BASE + '[export]\nformat = "trl"\nover_cutoff = "cut"\n', "r.toml")
+    assert recipe.export is not None and (recipe.export.format, recipe.export.over_cutoff) == (
+        "trl",
+        "cut",
+    )
+    with pytest.raises(ConfigError, match=r"r\.toml: export\.format: invalid enum value 'csv'"):
+        parse_recipe(BASE + '[export]\nformat = "csv"\n', "r.toml")

@@ -13,11 +13,13 @@ import pytest
 from sandbox import Limits, Pool, Program, open_pool
 from sandbox.docker import DEFAULT_IMAGE, docker
 from tests.helpers import REPO, require_docker
+from tests.sandbox.progress import job_running, until
 from verifiers.code import CodeVerifier
 
 pytestmark = pytest.mark.docker
 
 SLOW_ECHO = Program("python", "import time\ntime.sleep(1.0)\nprint(input())")
+LONG_ECHO = Program("python", "import time\ntime.sleep(3.0)\nprint(input())")
 QUICK = Limits(time_s=2, wall_s=4, compile_s=3)
 
 
@@ -26,22 +28,23 @@ def _docker() -> None:
     require_docker()
 
 
-async def healed(pool: Pool, lost: set[str], timeout: float = 60) -> list[str]:
+async def healed(pool: Pool, lost: set[str]) -> list[str]:
     """Wait until the pool is back to full size without any of the lost containers."""
-    for _ in range(int(timeout * 10)):
+
+    def whole() -> bool:
         names = pool.worker_names()
-        if len(names) == pool.size and not lost & set(names):
-            return names
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"pool did not heal: {pool.worker_names()}")
+        return len(names) == pool.size and not lost & set(names)
+
+    await until(whole, f"healing of the pool (now {pool.worker_names()})")
+    return pool.worker_names()
 
 
 @pytest.mark.slow
 async def test_killed_containers_are_replaced_and_their_job_retried() -> None:
     async with open_pool("docker", 2, answer_grace_s=2) as pool:
         lost = set(pool.worker_names())
-        job = asyncio.create_task(pool.run(SLOW_ECHO, "survived\n", QUICK))
-        await asyncio.sleep(0.5)  # the job is running in one of them
+        job = asyncio.create_task(pool.run(LONG_ECHO, "survived\n", Limits(time_s=2, wall_s=20)))
+        await job_running(pool)  # sent to one of them, which sleeps far longer than a kill takes
         code, output = await docker("kill", *lost)
         assert code == 0, output
         result = await job

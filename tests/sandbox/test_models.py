@@ -43,28 +43,30 @@ def test_frames_round_trip_binary_blobs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("run", "killed", "stdout_size", "stderr", "status"),
+    ("run", "broke", "stdout_size", "stderr", "status"),
     [
-        (finished(code=0), False, 10, b"", "ok"),
-        (finished(code=1, compiled=False), False, 0, b"SyntaxError", "compile_error"),
-        (finished(code=0), True, 10, b"", "timeout"),  # killed at the wall limit
-        (finished(code=0, cpu=1.5), False, 10, b"", "timeout"),  # over CPU, even if it exited
-        (finished(signal_number=signal.SIGXCPU, cpu=1.0), False, 0, b"", "timeout"),
-        (finished(code=0), False, 101, b"", "output_limit"),  # exit 0 but too much output
-        (finished(signal_number=signal.SIGXFSZ), False, 0, b"", "output_limit"),
-        (finished(code=1), False, 0, b"MemoryError\n", "memory_limit"),
-        (finished(signal_number=signal.SIGABRT), False, 0, b"std::bad_alloc", "memory_limit"),
-        (finished(signal_number=signal.SIGKILL), False, 0, b"", "memory_limit"),  # OOM killer
-        (finished(signal_number=signal.SIGSEGV), False, 0, b"", "runtime_error"),
-        (finished(code=3), False, 0, b"ValueError", "runtime_error"),
+        (finished(code=0), None, 10, b"", "ok"),
+        (finished(code=1, compiled=False), None, 0, b"SyntaxError", "compile_error"),
+        (finished(code=0), "wall", 10, b"", "timeout"),  # killed at the wall limit
+        (finished(signal_number=9, compiled=False), "wall", 0, b"", "timeout"),  # mid-compile
+        (finished(code=0, cpu=0.1), "cpu", 10, b"", "timeout"),  # by the runner's CPU watch
+        (finished(code=0, cpu=1.5), None, 10, b"", "timeout"),  # over CPU, even if it exited
+        (finished(signal_number=signal.SIGXCPU, cpu=1.0), None, 0, b"", "timeout"),
+        (finished(code=0), None, 101, b"", "output_limit"),  # exit 0 but too much output
+        (finished(signal_number=signal.SIGXFSZ), None, 0, b"", "output_limit"),
+        (finished(code=1), None, 0, b"MemoryError\n", "memory_limit"),
+        (finished(signal_number=signal.SIGABRT), None, 0, b"std::bad_alloc", "memory_limit"),
+        (finished(signal_number=signal.SIGKILL), None, 0, b"", "memory_limit"),  # OOM killer
+        (finished(signal_number=signal.SIGSEGV), None, 0, b"", "runtime_error"),
+        (finished(code=3), None, 0, b"ValueError", "runtime_error"),
     ],
 )
-def test_classification_order(run, killed, stdout_size, stderr, status) -> None:
-    assert classify(run, LIMITS, killed, stdout_size, stderr)[0] == status
+def test_classification_order(run, broke, stdout_size, stderr, status) -> None:
+    assert classify(run, LIMITS, broke, stdout_size, stderr)[0] == status
 
 
 def test_runtime_error_detail_names_the_signal() -> None:
-    _, detail = classify(finished(signal_number=signal.SIGSEGV), LIMITS, False, 0, b"")
+    _, detail = classify(finished(signal_number=signal.SIGSEGV), LIMITS, None, 0, b"")
     assert detail == "killed by SIGSEGV"
     assert os.WIFSIGNALED(finished(signal_number=signal.SIGSEGV)["status"])
 

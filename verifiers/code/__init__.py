@@ -1,5 +1,6 @@
-"""Code answers: the program extracted from a response, run against its tests in a sandbox."""
+"""Code answers: the program extracted from a response (or given directly), run against its
+tests in a sandbox."""
 
-from verifiers.code.grade import CodeVerifier
+from verifiers.code.grade import CodeVerifier, LocalSandboxRefused
 
-__all__ = ["CodeVerifier"]
+__all__ = ["CodeVerifier", "LocalSandboxRefused"]

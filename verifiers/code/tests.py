@@ -1,40 +1,54 @@
-"""Code tests as questions carry them, and the Python harness that runs function-call tests.
+"""Code tests as questions carry them, validated once at the edge (``parse_tests``).
 
-Accepted shapes (``parse_tests``):
-- ``[{"input": str, "output": str}, ...]``: stdin/stdout cases (Codeforces, TACO);
+Accepted layouts:
+- ``[{"input": str, "output": str}, ...]``: stdin/stdout cases (Codeforces, TACO, LiveCodeBench
+  stdin problems);
 - ``{"inputs": [str], "outputs": [str]}``: the same, column-wise (CodeContests, TACO stdio);
+- ``{"call": {"fn_name": str, "cases": [{"input": str, "output": str}, ...]}}``: call-based
+  tests (LiveCodeBench "functional" problems): each case calls ``Solution().fn_name(*args)``,
+  or a top-level ``fn_name`` when the solution has no such class, with one JSON value per
+  line of ``input`` as its arguments, and its result must equal the JSON value ``output``
+  (``verifiers.code.compare.compare_values``); the solution runs after LiveCodeBench's own
+  import prelude, one process per case, under the per-test limits;
 - ``{"functional": "def check(candidate): ... check(Solution().method)"}``: LeetCode, run after
   LeetCode's star-import prelude;
 - a string: an assert-style test program (HumanEval/MBPP) run after the solution.
 
-The harness reads a random nonce from stdin before the solution runs and prints it only after
-every test ran, so a solution that exits early (``sys.exit(0)``) cannot pass. Each ``assert``
-of the tests is rewritten to report its index and, for ``==``, the expected and actual values;
-a returned object whose class (defined by the solution) overrides ``==`` is refused.
+The last two run in one process through ``verifiers.code.harness``; each of their asserts is
+rewritten in place, on the same lines, into a call that reports the assert's index, values and
+message (``rewrite_asserts``).
 """
 
 from __future__ import annotations
 
 import ast
-import re
-from typing import Any
+import builtins
+from typing import Annotated, Any
 
 import msgspec
+
+from verifiers.code.extract import Entry
 
 LEETCODE_MODULES = (
     "typing", "collections", "heapq", "itertools", "functools", "math", "bisect", "string",
     "re", "operator",
 )  # fmt: skip
 LEETCODE_PRELUDE = "".join(f"from {module} import *\n" for module in LEETCODE_MODULES)
-
-#: exit status of the harness when the solution itself does not compile
-SOLUTION_SYNTAX_EXIT = 3
-ASSERT_FAILURE = re.compile(r"^AssertionError: test (\d+): (.*)$", re.MULTILINE)
-ERROR_IN_TEST = re.compile(r"^in test (\d+)$", re.MULTILINE)
+#: LiveCodeBench's grader runs every program after these imports (lcb_runner's import_string)
+LIVECODEBENCH_MODULES = (
+    "string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random",
+    "statistics", "itertools", "functools", "operator", "io", "sys", "json",
+)  # fmt: skip
+LIVECODEBENCH_PRELUDE = (
+    "".join(f"from {module} import *\n" for module in LIVECODEBENCH_MODULES)
+    + "from builtins import *\nfrom typing import *\n"
+    + "".join(f"import {module}\n" for module in LIVECODEBENCH_MODULES)
+    + "sys.setrecursionlimit(50000)\n"
+)
 
 
 class TestFormatError(ValueError):
-    """Tests that are not in any accepted shape; the message names the field."""
+    """Tests that are not in any accepted layout; the message names the field."""
 
     __test__ = False  # not a pytest test class
 
@@ -47,30 +61,64 @@ class StdioCase(msgspec.Struct, frozen=True):
 class StdioTests(msgspec.Struct, frozen=True):
     cases: list[StdioCase]
 
+    @property
+    def entry(self) -> Entry:
+        return Entry(reads_input=True)
+
 
 class CheckTests(msgspec.Struct, frozen=True):
-    """Python test code run in the solution's namespace; ``asserts`` counts its assert lines."""
+    """Python test code run in the solution's namespace: ``code`` is ``source`` with its asserts
+    rewritten (``rewrite_asserts``), ``spans`` the first and last line of each assert, and
+    ``entry`` the names the code uses without defining them (what the solution must define)."""
 
+    source: str
     code: str
     prelude: str
-    asserts: int
+    spans: list[tuple[int, int]]
+    entry: Entry
+
+    @property
+    def asserts(self) -> int:
+        return len(self.spans)
 
 
-TestSuite = StdioTests | CheckTests
+class CallCase(msgspec.Struct, frozen=True):
+    """One call: the arguments, one JSON value per line, and the JSON value it must return."""
+
+    input: str
+    output: str
+
+
+class CallTests(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    fn_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    cases: Annotated[list[CallCase], msgspec.Meta(min_length=1)]
+
+    @property
+    def entry(self) -> Entry:
+        return Entry(names=frozenset({"Solution", self.fn_name}))
+
+
+TestSuite = StdioTests | CheckTests | CallTests
+#: the suites whose tests call Python functions (the solution must be Python)
+PYTHON_ONLY = (CheckTests, CallTests)
 
 
 def parse_tests(tests: Any) -> TestSuite:
-    """Validate tests once, at the edge; a bad shape raises TestFormatError naming the field."""
+    """Validate tests once, at the edge; a bad layout raises TestFormatError naming the field."""
+    if isinstance(tests, StdioTests | CheckTests | CallTests):
+        return tests
     if isinstance(tests, str):
         return _check_tests(tests, "", "tests")
+    if isinstance(tests, dict) and "call" in tests:
+        return _call_tests(tests["call"])
     if isinstance(tests, dict) and "functional" in tests:
         if not isinstance(tests["functional"], str):
             raise TestFormatError("tests.functional: expected a string of Python test code")
         return _check_tests(tests["functional"], LEETCODE_PRELUDE, "tests.functional")
     if isinstance(tests, dict) and "fn_name" in tests:
         raise TestFormatError(
-            "tests.fn_name: call-based (TACO fn_name) tests are not supported; give them as "
-            '{"functional": "def check(candidate): ..."} or as an assert program'
+            'tests.fn_name: give call-based tests as {"call": {"fn_name": ..., "cases": '
+            '[{"input": ..., "output": ...}]}}'
         )
     if isinstance(tests, dict) and {"inputs", "outputs"} <= tests.keys():
         inputs, outputs = tests["inputs"], tests["outputs"]
@@ -87,8 +135,9 @@ def parse_tests(tests: Any) -> TestSuite:
             raise TestFormatError("tests: the list is empty")
         return StdioTests(cases)
     raise TestFormatError(
-        f"tests: unsupported shape {type(tests).__name__}; expected a list of "
-        '{"input", "output"}, {"inputs", "outputs"}, {"functional": code} or a test program'
+        f"tests: unsupported layout {type(tests).__name__}; expected a list of "
+        '{"input", "output"}, {"inputs", "outputs"}, {"call": ...}, {"functional": code} '
+        "or a test program"
     )
 
 
@@ -101,114 +150,102 @@ def _case(index: int, case: Any) -> StdioCase:
     return StdioCase(case["input"], case["output"])
 
 
+def _call_tests(raw: Any) -> CallTests:
+    try:
+        tests = msgspec.convert(raw, CallTests)
+    except msgspec.ValidationError as error:
+        message, _, path = str(error).partition(" - at `$")
+        raise TestFormatError(f"tests.call{path.rstrip('`')}: {message}") from None
+    for index, case in enumerate(tests.cases):
+        for number, line in enumerate(case.input.split("\n"), 1):
+            if line.strip():
+                _json(line, f"tests.call.cases[{index}].input: line {number}")
+        _json(case.output, f"tests.call.cases[{index}].output")
+    return tests
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as error:
+        raise TestFormatError(f"{where}: not a JSON value ({error})") from None
+
+
+def expected_values(tests: CallTests) -> list[Any]:
+    """The JSON value each case must return (validated by ``parse_tests``)."""
+    return [msgspec.json.decode(case.output) for case in tests.cases]
+
+
 def _check_tests(code: str, prelude: str, field: str) -> CheckTests:
+    code = code.replace("\r\n", "\n")
     try:
         tree = ast.parse(code)
     except SyntaxError as error:
         raise TestFormatError(f"{field}: line {error.lineno}: {error.msg}") from error
-    rewriter = _AssertRewriter()
-    tree = ast.fix_missing_locations(rewriter.visit(tree))
-    if rewriter.count == 0:
+    rewritten, spans = rewrite_asserts(code, tree)
+    if not spans:
         raise TestFormatError(f"{field}: the test code has no assert")
-    return CheckTests(ast.unparse(tree), prelude, rewriter.count)
+    return CheckTests(code, rewritten, prelude, spans, Entry(names=_free_names(tree)))
 
 
-class _AssertRewriter(ast.NodeTransformer):
-    """``assert got == expected`` -> ``__tm_eq__(i, lambda: got, lambda: expected)``;
-    any other ``assert test`` -> ``__tm_true__(i, lambda: test, "test")``."""
+def rewrite_asserts(code: str, tree: ast.Module) -> tuple[str, list[tuple[int, int]]]:
+    """``code`` (parsed as ``tree``) with each assert replaced, on the very same lines (so that
+    tracebacks point at the test's own lines), by a call of the harness:
+    ``assert got == expected, message`` -> ``__tm_eq__(i, lambda: (got), lambda: (expected),
+    lambda: (message))``; any other ``assert test, message`` -> ``__tm_true__(i, lambda:
+    (test), "test", lambda: (message))``. Returns it and the first and last line of each."""
+    encoded = code.encode()
+    starts = [0]
+    for line in encoded.split(b"\n"):
+        starts.append(starts[-1] + len(line) + 1)
 
-    def __init__(self) -> None:
-        self.count = 0
+    def offset(line: int, column: int) -> int:  # columns count UTF-8 bytes
+        return starts[line - 1] + column
 
-    def visit_Assert(self, node: ast.Assert) -> ast.Expr:
-        index = ast.Constant(self.count)
-        self.count += 1
+    def text(node: ast.expr) -> str:
+        start, end = (
+            offset(node.lineno, node.col_offset),
+            offset(node.end_lineno, node.end_col_offset),
+        )
+        return f"lambda: ({encoded[start:end].decode()})"
+
+    asserts = sorted(
+        (node for node in ast.walk(tree) if isinstance(node, ast.Assert)),
+        key=lambda node: (node.lineno, node.col_offset),
+    )
+    pieces, spans, done = [], [], 0
+    for index, node in enumerate(asserts):
         test = node.test
+        message = text(node.msg) if node.msg is not None else "None"
         if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
             got, expected = test.left, test.comparators[0]
             if isinstance(expected, ast.Call) and not isinstance(got, ast.Call):
                 got, expected = expected, got
-            call = _call("__tm_eq__", index, _thunk(got), _thunk(expected))
+            call = f"__tm_eq__({index}, {text(got)}, {text(expected)}, {message}"
         else:
-            call = _call("__tm_true__", index, _thunk(test), ast.Constant(ast.unparse(test)))
-        return ast.copy_location(ast.Expr(call), node)
+            call = f"__tm_true__({index}, {text(test)}, {ast.unparse(test)!r}, {message}"
+        start, end = (
+            offset(node.lineno, node.col_offset),
+            offset(node.end_lineno, node.end_col_offset),
+        )
+        lines = encoded[start:end].count(b"\n") - call.count("\n")
+        pieces += [encoded[done:start], (call + "\n" * lines + ")").encode()]
+        spans.append((node.lineno, node.end_lineno or node.lineno))
+        done = end
+    pieces.append(encoded[done:])
+    return b"".join(pieces).decode(), spans
 
 
-def _thunk(expression: ast.expr) -> ast.Lambda:
-    arguments = ast.arguments(
-        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], defaults=[]
-    )
-    return ast.Lambda(args=arguments, body=expression)
-
-
-def _call(name: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(func=ast.Name(name, ast.Load()), args=list(args), keywords=[])
-
-
-HARNESS = """\
-import sys as _sys
-
-SOLUTION = {solution!r}
-PRELUDE = {prelude!r}
-TESTS = {tests!r}
-
-
-def _evaluate(index, thunk):
-    try:
-        return thunk()
-    except BaseException as error:
-        if hasattr(error, "add_note"):
-            error.add_note(f"in test {{index}}")
-        raise
-
-
-def _own_eq(value):
-    for cls in type(value).__mro__:
-        if "__eq__" in vars(cls):
-            return cls.__module__ == "solution"
-    return False
-
-
-def _eq(index, got, expected):
-    got, expected = _evaluate(index, got), _evaluate(index, expected)
-    if _own_eq(got):
-        kind = type(got).__name__
-        raise AssertionError(f"test {{index}}: got a {{kind}} that defines its own ==")
-    if not (got == expected):
-        raise AssertionError(f"test {{index}}: expected {{expected!r:.200}}, got {{got!r:.200}}")
-
-
-def _true(index, test, text):
-    if not _evaluate(index, test):
-        raise AssertionError(f"test {{index}}: failed: {{text:.200}}")
-
-
-def _main():
-    nonce = _sys.stdin.readline().strip()
-    namespace = {{"__name__": "solution", "__builtins__": __builtins__}}
-    exec(PRELUDE, namespace)
-    try:
-        solution = compile(SOLUTION, "solution.py", "exec")
-    except SyntaxError:
-        import traceback
-
-        traceback.print_exc(limit=0)
-        _sys.exit({syntax_exit})
-    exec(solution, namespace)
-    namespace.update(__name__="__main__", __tm_eq__=_eq, __tm_true__=_true)
-    exec(compile(TESTS, "tests.py", "exec"), namespace)
-    _sys.stdout.write("\\n" + nonce + "\\n")
-
-
-_main()
-"""
-
-
-def harness_program(solution: str, tests: CheckTests) -> str:
-    """A Python program that runs ``tests`` against ``solution`` (give it the nonce on stdin)."""
-    return HARNESS.format(
-        solution=solution,
-        prelude=tests.prelude,
-        tests=tests.code,
-        syntax_exit=SOLUTION_SYNTAX_EXIT,
-    )
+def _free_names(tree: ast.Module) -> frozenset[str]:
+    """Names the code reads but never binds, builtins aside: what it expects to be given."""
+    read, bound = set(), set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).partition(".")[0])
+    return frozenset(read - bound)

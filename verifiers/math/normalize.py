@@ -70,7 +70,18 @@ _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|\\degree(?![a
 _THOUSANDS_LATEX = re.compile(r"(\d)\s*(?:\{,\}|,\\!|,\\ )\s*(?=\d{3}(?!\d))")
 # ``f{\left(x\right)}`` (as sympy prints a call) is ``f(x)``.
 _BRACED_CALL = re.compile(r"(?<![\\A-Za-z])([A-Za-z])\{\s*\(([^{}()]*)\)\s*\}")
-_TEXT_COMMAND = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathsf|mathtt|rm)\s*\{")
+_TEXT_COMMAND = re.compile(
+    r"\\(?:text|textbf|textit|textrm|textnormal|textup|textsf|texttt|mbox|hbox|mathrm|mathsf|"
+    r"mathtt|mathnormal|rm)\s*\{"
+)
+# "40 percent", "40 pct", "40 percentage points", "40 per cent" are 40%.
+_PERCENT_WORD = re.compile(
+    r"(?:percentage\s+points?|percentage|percent|per\s+cent|pct)\.?(?![A-Za-z])", re.IGNORECASE
+)
+_PERCENT_AFTER_NUMBER = re.compile(
+    rf"(?<=[\d}}])(?:\s|\\[,;! ]|~)*{_PERCENT_WORD.pattern}", re.IGNORECASE
+)
+_NAMES_VALUE = re.compile(r"\s*(?:_\s*\{[^}]*\}|_\w)?\s*=")
 _CONNECTIVES = {"or": " or ", "and": " and ", ",": ","}
 # Multi-letter unit words only: a lone letter after a number (``6m``) is a variable.
 _UNIT_WORDS = (
@@ -79,7 +90,7 @@ _UNIT_WORDS = (
     "degrees?|deg|radians?|dollars?|cents?|units?|square|sq|cubic|grams?|kg|mg|"
     "liters?|litres?|ml|mL|Hz|kHz|MHz|GHz|kJ|eV|keV|MeV|kW|Pa|kPa|"
     "calories|kcal|people|students|ways|points|books|marbles|apples|cookies|pages|"
-    "percent"
+    "m/s|km/h|km/hr|mi/h|ft/s|m/s\\^2"
 )
 _UNIT_TAIL = re.compile(rf"(?<=[\d}}\s])\s*(?:(?:{_UNIT_WORDS})(?:\s*\^\s*\{{?-?\d+\}}?)?\s*)+$")
 _PLAIN_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
@@ -96,7 +107,7 @@ def normalize(text: str) -> str:
     for old, new in _UNICODE.items():
         s = s.replace(old, new)
     s = s.replace("$", " ")
-    s = _strip_text_commands(s)
+    s = _PERCENT_AFTER_NUMBER.sub("%", _strip_text_commands(s))
     for old, new in _REPLACE:
         s = s.replace(old, new)
     s = _DROP_COMMANDS.sub(" ", s)
@@ -157,7 +168,8 @@ def matching_brace(s: str, open_index: int) -> int:
 
 
 def _strip_text_commands(s: str) -> str:
-    r"""``\text{ or }`` becomes a separator, a one-letter ``\mathrm{d}`` its letter, units go."""
+    r"""``\text{ or }`` becomes a separator, a one-letter ``\mathrm{d}`` its letter, a word
+    before ``=`` a name, units go; ``\text{ percent}`` stays a word (it becomes ``%``)."""
     out: list[str] = []
     pos = 0
     for match in _TEXT_COMMAND.finditer(s):
@@ -173,8 +185,12 @@ def _strip_text_commands(s: str) -> str:
         one_letter = re.fullmatch(r"[A-Za-z]", inner) is not None
         if inner.lower() in _CONNECTIVES:
             out.append(_CONNECTIVES[inner.lower()])
+        elif _PERCENT_WORD.fullmatch(inner):
+            out.append(" " + inner)
         elif not re.search(r"[A-Za-z]", inner) or (one_letter and not after_number):
             out.append(" " + inner + " ")
+        elif not after_number and re.fullmatch(r"[A-Za-z ]+", inner) and _NAMES_VALUE.match(s, pos):
+            out.append(" " + inner.replace(" ", "") + " ")  # \text{Total} = 20: a name
         else:
             # A word inside math is a unit or a remark: drop it with any power after it.
             unit_power = re.match(r"\s*\^\s*(\{[^}]*\}|-?\d)", s[pos:])

@@ -6,10 +6,13 @@ Nodes are tuples tagged by their first item, so they hash (for caches) and pickl
     ("add", terms)  ("mul", factors)  ("neg", x)  ("div", a, b)  ("pow", a, b)  ("root", x, n)
     ("fn", name, args)  ("apply", name, args)  ("pm", a, b)  ("percent", x)  ("text", key)
     ("tuple", open, close, items)  ("set", items)  ("list", items)  ("union", items)
-    ("matrix", rows)  ("eq", lhs, rhs)  ("rel", ops, operands)
+    ("matrix", rows)  ("ratio", terms)  ("eq", lhs, rhs)  ("rel", ops, operands)
 
-``a \\pm b`` answers become a ``list`` of both values, inequalities in one variable and
-``x \\in S`` become intervals (2-item tuples with their brackets), ``x = 5`` an ``eq``.
+``a \\pm b`` answers become a ``list`` of both values; ``x = 5`` an ``eq`` and a chain
+``y = 2+3+4 = 9`` the ``eq`` of its first and last sides; ``x \\in S`` becomes ``S``.
+Inequalities that are linear in one variable (or function value, ``0<g(t)<2``), with
+``|...|`` around it or not, become intervals (2-item tuples with their brackets) or unions:
+``-y > -3`` is (-inf, 3), ``2 \\le |w| \\le 5`` is [-5, -2] U [2, 5].
 """
 
 from __future__ import annotations
@@ -179,15 +182,23 @@ class _Parser:
         return ("union", tuple(parts)) if len(parts) > 1 else parts[0]
 
     def parse_relation(self) -> Node:
-        operands = [self.parse_sum()]
+        operands = [self.parse_ratio()]
         ops: list[str] = []
         while self.peek()[0] != "num" and self.peek()[1] in _RELATIONS:
             op = _RELATIONS[self.take()[1]]
             ops.append(op)
-            operands.append(self.parse_union() if op == "in" else self.parse_sum())
+            operands.append(self.parse_union() if op == "in" else self.parse_ratio())
         if not ops:
             return operands[0]
         return ("rel", tuple(ops), tuple(operands))
+
+    def parse_ratio(self) -> Node:
+        """``5:13`` (and ``S_1:S_2``): an ordered ratio of two or more terms."""
+        terms = [self.parse_sum()]
+        while self.at(":"):
+            self.take()
+            terms.append(self.parse_sum())
+        return ("ratio", tuple(terms)) if len(terms) > 1 else terms[0]
 
     def parse_sum(self) -> Node:
         terms = [self.parse_term()]
@@ -368,11 +379,12 @@ class _Parser:
             return INF
         if name in FUNCTIONS:
             return self.parse_function(FUNCTIONS[name])
-        if name in _ACCENTS:
+        if name in _ACCENTS:  # \\vec{v}, \\overline{AB}: one name
             inner = self.parse_braced()
-            if inner[0] != "sym":
+            letters = inner[1] if inner[0] == "mul" else (inner,)
+            if any(letter[0] != "sym" for letter in letters):
                 raise ParseError(f"{command} must decorate a variable")
-            return self.parse_symbol(f"{name}({inner[1]})")
+            return self.parse_symbol(f"{name}({''.join(letter[1] for letter in letters)})")
         if name in ("text", "mathbb", "end", "mbox") or not name.isalpha():
             raise ParseError(f"unsupported command {command}")
         return self.parse_symbol(name)
@@ -508,7 +520,20 @@ def _parse(raw: str) -> Node:
         raise ParseError(f"unexpected {parser.peek()[1]!r} after the answer")
     has_pm = r"\pm" in text or r"\mp" in text
     answers = [shaped for item in items for shaped in _shape_item(item, has_pm)]
-    return answers[0] if len(answers) == 1 else ("list", tuple(answers))
+    if len(answers) == 1:
+        return answers[0]
+    if _OR.search(text) and not _AND.search(text) and all(map(_is_solved, items, answers)):
+        return ("union", tuple(answers))  # x < -1 or x > 2
+    return ("list", tuple(answers))
+
+
+_OR = re.compile(r"\bor\b")
+_AND = re.compile(r"\band\b")
+
+
+def _is_solved(item: Node, answer: Node) -> bool:
+    """True when an inequality item became an interval."""
+    return item[0] == "rel" and answer[0] in ("tuple", "union")
 
 
 def _shape_item(node: Node, has_pm: bool) -> list[Node]:
@@ -545,38 +570,141 @@ def _shape_relation(node: Node) -> Node:
     if node[0] != "rel":
         return node
     ops, operands = node[1], node[2]
-    if ops == ("=",):
-        return ("eq", operands[0], operands[1])
+    if all(op == "=" for op in ops):
+        return ("eq", operands[0], operands[-1])
     if ops == ("in",):
         return operands[1]
-    interval = _interval(ops, operands)
+    interval = _solve(ops, operands)
     return interval if interval is not None else node
 
 
 _OPEN = {"<": "(", "<=": "["}
 _CLOSE = {"<": ")", "<=": "]"}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_UPPER = ("<", "<=")
+Bound = tuple[Node, str, Node]  # (variable, op, bound): ``x < 3``
 
 
-def _interval(ops: tuple[str, ...], operands: tuple[Node, ...]) -> Node | None:
-    """``x > 2`` -> (2, inf); ``a <= x < b`` -> [a, b); None for other relations."""
+def _solve(ops: tuple[str, ...], operands: tuple[Node, ...]) -> Node | None:
+    """The interval (or union) a one-variable inequality or chain describes; None if not."""
     if any(op not in _FLIP for op in ops):
         return None
-    if len(ops) == 2 and operands[1][0] == "sym":
-        if all(op in ("<", "<=") for op in ops):
-            low, high = (ops[0], operands[0]), (ops[1], operands[2])
-        elif all(op in (">", ">=") for op in ops):
-            low, high = (_FLIP[ops[1]], operands[2]), (_FLIP[ops[0]], operands[0])
+    if len(ops) == 1:
+        left, right = operands
+        op = ops[0]
+        if not _has_variable(left):
+            op, left, right = _FLIP[op], right, left
+        if _has_variable(right):
+            return None
+        if left[0] == "fn" and left[1] == "abs":
+            return (
+                _abs_outside(left[2][0], op, right)
+                if op not in _UPPER
+                else (_between(("neg", right), op, left[2][0], op, right))
+            )
+        solved = _isolate(left, op, right)
+        return _ray(solved) if solved is not None else None
+    if len(ops) != 2 or len({op in _UPPER for op in ops}) != 1:
+        return None
+    low, middle, high = operands
+    low_op, high_op = ops
+    if ops[0] not in _UPPER:  # 5 > x > 2 is 2 < x < 5
+        low, high, low_op, high_op = high, low, _FLIP[high_op], _FLIP[low_op]
+    if _has_variable(low) or _has_variable(high):
+        return None
+    if middle[0] == "fn" and middle[1] == "abs" and _nonnegative(low):
+        inner = middle[2][0]
+        parts = (
+            _between(("neg", high), high_op, inner, low_op, ("neg", low)),
+            _between(low, low_op, inner, high_op, high),
+        )
+        return ("union", parts) if None not in parts else None  # type: ignore[return-value]
+    return _between(low, low_op, middle, high_op, high)
+
+
+def _between(low: Node, low_op: str, middle: Node, high_op: str, high: Node) -> Node | None:
+    """``low < middle < high`` solved for the variable in ``middle``."""
+    upper = _isolate(middle, high_op, high)
+    lower = _isolate(middle, _FLIP[low_op], low)
+    if upper is None or lower is None or upper[0] != lower[0]:
+        return None
+    if upper[1] not in _UPPER:  # a negative factor flipped both
+        upper, lower = lower, upper
+    return ("tuple", _OPEN[_FLIP[lower[1]]], _CLOSE[upper[1]], (lower[2], upper[2]))
+
+
+def _abs_outside(inner: Node, op: str, bound: Node) -> Node | None:
+    """``|x - 1| > 2``: x < -1 or x > 3."""
+    if not _nonnegative(bound):
+        return None
+    below = _isolate(inner, _FLIP[op], ("neg", bound))
+    above = _isolate(inner, op, bound)
+    if below is None or above is None:
+        return None
+    return ("union", (_ray(below), _ray(above)))
+
+
+def _ray(solved: Bound) -> Node:
+    _, op, bound = solved
+    if op in _UPPER:
+        return ("tuple", "(", _CLOSE[op], (("neg", INF), bound))
+    return ("tuple", _OPEN[_FLIP[op]], ")", (bound, INF))
+
+
+def _isolate(expression: Node, op: str, bound: Node) -> Bound | None:
+    """``expression op bound`` rewritten as ``variable op' bound'`` when the expression is
+    linear in its one variable with rational coefficients; None otherwise."""
+    while not _is_variable(expression):
+        tag = expression[0]
+        if tag == "neg":
+            expression, op, bound = expression[1], _FLIP[op], ("neg", bound)
+        elif tag in ("add", "mul"):
+            varying = [part for part in expression[1] if _has_variable(part)]
+            if len(varying) != 1:
+                return None
+            rest = tuple(part for part in expression[1] if part is not varying[0])
+            if tag == "add":
+                bound = make_add([bound, *(("neg", part) for part in rest)])
+            else:
+                factor = _rational(make_mul(list(rest)))
+                if not factor:
+                    return None
+                bound = ("div", bound, ("num", factor))
+                op = _FLIP[op] if factor < 0 else op
+            expression = varying[0]
+        elif tag == "div" and not _has_variable(expression[2]):
+            divisor = _rational(expression[2])
+            if not divisor:
+                return None
+            expression, bound = expression[1], ("mul", (bound, ("num", divisor)))
+            op = _FLIP[op] if divisor < 0 else op
         else:
             return None
-        return ("tuple", _OPEN[low[0]], _CLOSE[high[0]], (low[1], high[1]))
-    if len(ops) != 1:
-        return None
-    op, (left, right) = ops[0], operands
-    if left[0] != "sym" and right[0] == "sym":
-        op, left, right = _FLIP[op], right, left
-    if left[0] != "sym":
-        return None
-    if op in ("<", "<="):
-        return ("tuple", "(", _CLOSE[op], (("neg", INF), right))
-    return ("tuple", _OPEN[_FLIP[op]], ")", (right, INF))
+    return expression, op, bound
+
+
+def _rational(node: Node) -> Fraction | None:
+    if node[0] == "num":
+        return node[1]
+    if node[0] == "neg" and node[1][0] == "num":
+        return -node[1][1]
+    if node[0] == "div" and node[1][0] == node[2][0] == "num" and node[2][1]:
+        return node[1][1] / node[2][1]
+    return None
+
+
+def _nonnegative(node: Node) -> bool:
+    value = _rational(node)
+    return value is not None and value >= 0
+
+
+def _is_variable(node: Node) -> bool:
+    return node[0] in ("sym", "apply")
+
+
+def _has_variable(node: object) -> bool:
+    if not isinstance(node, tuple) or not node:
+        return False
+    if node[0] in ("sym", "apply"):
+        return True
+    return any(_has_variable(part) for part in node)

@@ -1,194 +1,203 @@
-"""Worker processes for sympy, each job under a hard timeout.
+"""Math check worker processes, forked from one pre-imported template process.
 
-A worker is ``python -m verifiers.math.worker``: it reads length-prefixed msgpack jobs on stdin
-and answers on stdout. The parent waits for an answer with ``select``; when the time is up it
-kills the worker (SIGKILL: sympy cannot hang past that) and starts a fresh one for the next job.
-No signal.alarm is involved, so ``WorkerPool.run`` is safe from any thread.
+``python -m verifiers.math.worker PARENT_PID`` is the template (a fork server): it imports the
+verifier and sympy once, then forks a worker per request on its control socket and hands the
+parent the worker's end of a fresh socket pair (SCM_RIGHTS) and its pid. A fork takes a few
+milliseconds where a fresh interpreter importing sympy takes about a second, so a worker killed
+for running past its time budget is replaced at once.
+
+A worker runs whole checks (extraction, normalisation, fast paths, sympy): it reads frames of
+jobs and cancellations, runs its queue in order and sends each verdict as soon as it has it, so
+the parent always knows which job is running and since when (see verifiers.math.pool).
+
+Both kinds of process die with their parent: PR_SET_PDEATHSIG (SIGKILL) plus a check that the
+parent is still the one that started them, and the template exits when its control socket
+closes, killing its workers.
 """
 
 from __future__ import annotations
 
-import functools
+import array
+import contextlib
+import ctypes
+import itertools
 import os
-import queue
 import resource
 import select
+import signal
+import socket
 import struct
-import subprocess
 import sys
 import time
-from pathlib import Path
+from collections import deque
 
 import msgspec
 
-_HEADER = struct.Struct(">I")
-_READY = b"ready"
-_MEMORY_LIMIT_BYTES = 4 << 30
-STARTUP_TIMEOUT = 60.0
+from verifiers.verdict import Verdict
+
+HEADER = struct.Struct(">I")
+MEMORY_LIMIT_BYTES = 4 << 30
+SOCKET_BUFFER_BYTES = 4 << 20
+READY = b"R"
+SPAWN = b"S"
+_PR_SET_PDEATHSIG = 1
+POLL_S = 0.001
+# Checks that take every path (parser, exact forms, mpmath, sympy's simplify) once.
+WARM_UP = [
+    (r"\boxed{\frac{\cos x}{\sin x}}", r"\cot x"),
+    (r"\boxed{2\sin x \cos x}", r"\sin 2x"),
+    (r"The answer is $(1, \frac{\sqrt{2}}{2}]$.", r"\left(1, \tfrac{1}{\sqrt2}\right]"),
+]
 
 
-class Check(msgspec.Struct, array_like=True):
+class Job(msgspec.Struct, array_like=True):
+    id: int
     response: str
     gold: str
 
 
-class Reply(msgspec.Struct, array_like=True):
-    """result: True/False/None (undecided); error: 'memory_limit' or an exception line."""
+class Batch(msgspec.Struct, array_like=True):
+    """Parent -> worker: jobs to queue, ids of queued jobs to drop (moved to another worker)."""
 
-    result: bool | None
-    method: str = ""
-    detail: str = ""
-    error: str = ""
+    jobs: list[Job] = []
+    cancel: list[int] = []
 
 
-class WorkerTimeout(Exception):
-    """The job ran past its time and the worker was killed."""
+class Done(msgspec.Struct, array_like=True):
+    """Worker -> parent: a job's verdict, or ``bad_gold`` with the reason (the caller's error)."""
+
+    id: int
+    verdict: Verdict | None = None
+    bad_gold: str = ""
 
 
-class WorkerFailed(Exception):
-    """The worker died or answered garbage (an infrastructure failure, not an answer)."""
+def frame(message: msgspec.Struct) -> bytes:
+    payload = msgspec.msgpack.encode(message)
+    return HEADER.pack(len(payload)) + payload
 
 
-class _Worker:
-    def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-        )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "verifiers.math.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-        if self._read(time.monotonic() + STARTUP_TIMEOUT) != _READY:
-            self.kill()
-            raise WorkerFailed("math worker did not start")
+def split_frames(buffer: bytearray) -> list[bytes]:
+    """Complete frames at the head of ``buffer`` (removed from it)."""
+    frames, pos = [], 0
+    while len(buffer) - pos >= HEADER.size:
+        (size,) = HEADER.unpack_from(buffer, pos)
+        if len(buffer) - pos - HEADER.size < size:
+            break
+        frames.append(bytes(buffer[pos + HEADER.size : pos + HEADER.size + size]))
+        pos += HEADER.size + size
+    del buffer[:pos]
+    return frames
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
 
-    def request(self, job: Check, timeout: float) -> Reply:
-        deadline = time.monotonic() + timeout
-        payload = msgspec.msgpack.encode(job)
+def die_with(parent_pid: int) -> None:
+    """SIGKILL this process when its parent exits (and exit now if it already has)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def _serve(channel: socket.socket) -> None:
+    """Worker loop: queue jobs as they arrive, run them in order, answer each at once."""
+    from verifiers.math.grade import grade
+
+    decoder = msgspec.msgpack.Decoder(Batch)
+    queue: deque[Job] = deque()
+    cancelled: set[int] = set()
+    buffer = bytearray()
+    polled = 0.0
+    while True:
+        # Blocks when idle; otherwise looks for new jobs and cancellations every POLL_S (a
+        # missed cancellation only costs a check the parent no longer waits for).
+        now = time.monotonic()
+        if not queue or now - polled >= POLL_S:
+            polled = now
+            if select.select([channel], [], [], None if not queue else 0)[0]:
+                chunk = channel.recv(1 << 20)
+                if not chunk:
+                    return  # the parent closed its end
+                buffer += chunk
+                for payload in split_frames(buffer):
+                    batch = decoder.decode(payload)
+                    queue.extend(batch.jobs)
+                    cancelled.update(batch.cancel)
+            if not queue:
+                continue
+        job = queue.popleft()
+        if job.id in cancelled:
+            cancelled.discard(job.id)
+            continue
         try:
-            self.process.stdin.write(_HEADER.pack(len(payload)) + payload)
-            self.process.stdin.flush()
-        except OSError as error:
-            self.kill()
-            raise WorkerFailed(f"math worker pipe closed: {error}") from error
-        try:
-            return msgspec.msgpack.decode(self._read(deadline), type=Reply)
-        except msgspec.DecodeError as error:
-            self.kill()
-            raise WorkerFailed(f"math worker sent a bad reply: {error}") from error
-
-    def _read(self, deadline: float) -> bytes:
-        header = self._read_exact(_HEADER.size, deadline)
-        return self._read_exact(_HEADER.unpack(header)[0], deadline)
-
-    def _read_exact(self, size: int, deadline: float) -> bytes:
-        fd = self.process.stdout.fileno()
-        chunks = bytearray()
-        while len(chunks) < size:
-            remaining = deadline - time.monotonic()
-            ready = select.select([fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
-            if not ready:
-                self.kill()
-                raise WorkerTimeout
-            chunk = os.read(fd, size - len(chunks))
-            if not chunk:
-                self.kill()
-                raise WorkerFailed(f"math worker exited (code {self.process.poll()})")
-            chunks += chunk
-        return bytes(chunks)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout):
-            pipe.close()
-
-
-class WorkerPool:
-    """A fixed number of worker slots shared by any number of threads."""
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"workers must be at least 1, got {size}")
-        self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
-        for _ in range(size):
-            self._idle.put(None)
-        self.size = size
-
-    def start(self) -> None:
-        """Start every worker now rather than on first use."""
-        slots = [self._idle.get() for _ in range(self.size)]
-        try:
-            slots = [slot if slot is not None and slot.alive() else _Worker() for slot in slots]
-        finally:
-            for slot in slots:
-                self._idle.put(slot)
-
-    def run(self, job: Check, timeout: float) -> Reply:
-        """Run one job; raises WorkerTimeout or WorkerFailed (the worker is then replaced)."""
-        worker = self._idle.get()
-        healthy = False
-        try:
-            if worker is None or not worker.alive():
-                worker = None
-                worker = _Worker()
-            reply = worker.request(job, timeout)
-            healthy = True
-            return reply
-        finally:
-            if not healthy and worker is not None:
-                worker.kill()
-            self._idle.put(worker if healthy else None)
-
-    def close(self) -> None:
-        for _ in range(self.size):
-            worker = self._idle.get()
-            if worker is not None:
-                worker.kill()
-        for _ in range(self.size):
-            self._idle.put(None)
-
-
-def _serve() -> None:
-    """Worker main loop: jobs in on stdin, replies out on stdout, until stdin closes."""
-    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT_BYTES, _MEMORY_LIMIT_BYTES))
-    from verifiers.math.compare import match_answers
-    from verifiers.math.symbolic import SympyJudge
-
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-
-    def send(payload: bytes) -> None:
-        stdout.write(_HEADER.pack(len(payload)) + payload)
-        stdout.flush()
-
-    @functools.lru_cache(maxsize=4096)
-    def judge(response: str, gold: str) -> Reply:
-        """Samples of one question often repeat an answer: judge each pair once."""
-        judge = SympyJudge()
-        result, detail = match_answers(response, gold, judge)
-        return Reply(result, judge.method, detail)
-
-    send(_READY)
-    while header := stdin.read(_HEADER.size):
-        job = msgspec.msgpack.decode(stdin.read(_HEADER.unpack(header)[0]), type=Check)
-        try:
-            reply = judge(job.response, job.gold)
+            done = Done(job.id, grade(job.response, job.gold))
+        except ValueError as error:  # the gold holds no answer: the caller's mistake
+            done = Done(job.id, bad_gold=str(error))
         except MemoryError:
-            reply = Reply(None, error="memory_limit")
-        except Exception as error:  # reported to the caller as an infrastructure failure
-            reply = Reply(None, error=f"{type(error).__name__}: {error}"[:500])
-        send(msgspec.msgpack.encode(reply))
+            done = Done(job.id, Verdict("memory_limit", detail="the check ran out of memory"))
+        except Exception as error:  # a verifier bug is infrastructure, never a wrong answer
+            detail = f"{type(error).__name__}: {error}"[:500]
+            done = Done(job.id, Verdict("infra_error", detail=detail))
+        channel.sendall(frame(done))
+
+
+def _fork_worker(control: socket.socket, children: set[int]) -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    for end, option in itertools.product((ours, theirs), (socket.SO_SNDBUF, socket.SO_RCVBUF)):
+        end.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
+    template = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            control.close()
+            theirs.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            die_with(template)
+            _serve(ours)
+        finally:
+            os._exit(0)
+    children.add(pid)
+    ours.close()
+    socket.send_fds(control, [struct.pack(">i", pid)], [theirs.fileno()])
+    theirs.close()
+
+
+def _template(parent_pid: int, control_fd: int) -> None:
+    """Fork server main: import everything once, fork a worker per request, until EOF."""
+    die_with(parent_pid)
+    sys.stdout = sys.stderr  # nothing may print into a protocol stream
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
+    from verifiers.math.grade import clear_caches, grade
+
+    for response, gold in WARM_UP:  # sympy loads and primes itself once, before any fork
+        grade(response, gold)
+    clear_caches()
+
+    control = socket.socket(fileno=control_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished workers
+    children: set[int] = set()
+    control.sendall(READY)
+    try:
+        while request := control.recv(1):
+            if request == SPAWN:
+                _fork_worker(control, children)
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def receive_worker(control: socket.socket) -> tuple[int, socket.socket]:
+    """The (pid, channel) the template sends back for a SPAWN request."""
+    fds = array.array("i")
+    message, ancillary, _, _ = control.recvmsg(4, socket.CMSG_SPACE(fds.itemsize))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    if len(message) != 4 or len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise ConnectionError("math worker template sent a malformed reply")
+    return struct.unpack(">i", message)[0], socket.socket(fileno=fds[0])
 
 
 if __name__ == "__main__":
-    _serve()
+    _template(int(sys.argv[1]), int(sys.argv[2]))

@@ -9,6 +9,7 @@ import json
 import math
 from collections import Counter
 
+import msgspec
 import pytest
 
 from engine.prompts import with_options
@@ -20,6 +21,9 @@ from sandbox import Pool
 from tests.helpers import SHARED_DATA, TIGHT
 from verifiers import mcq
 from verifiers.code import CodeVerifier
+
+# TIGHT's memory limit, with wall time to spare on a loaded machine (a harness run needs ~0.1 s)
+LIMITS = msgspec.structs.replace(TIGHT, time_s=10.0, wall_s=30.0)
 
 CHOICES = ["Nitrogen", "Oxygen", "Argon", "Carbon dioxide"]
 MCQ = Question("gas", "science", "s", "Which gas makes up most of the air?", "Nitrogen",
@@ -116,7 +120,7 @@ EXPECTED = {
 @pytest.mark.docker
 @pytest.mark.asyncio(loop_scope="session")
 async def test_code_answers_are_the_reference_or_a_broken_program(docker_pool: Pool) -> None:
-    verifier = CodeVerifier(docker_pool, limits=TIGHT)
+    verifier = CodeVerifier(docker_pool, limits=LIMITS)
     cases = code_cases()
     rows = [KeyRow(p, solution=s, language=lang) for p, s, lang, _ in cases]
     composer = Composer(MockOptions(correct_rate=0.5), AnswerKey(rows))
@@ -140,7 +144,7 @@ async def test_code_answers_are_the_reference_or_a_broken_program(docker_pool: P
 @pytest.mark.docker
 @pytest.mark.asyncio(loop_scope="session")
 async def test_hostile_code_replies_never_pass(docker_pool: Pool) -> None:
-    verifier = CodeVerifier(docker_pool, limits=TIGHT)
+    verifier = CodeVerifier(docker_pool, limits=LIMITS)
     row = KeyRow("Read two integers and print their sum.", solution=PY_SUM)
     composer = Composer(MockOptions(correct_rate=0, hostile_rate=1), AnswerKey([row]))
     statuses = Counter()

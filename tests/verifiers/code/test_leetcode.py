@@ -1,5 +1,6 @@
 """Real data: all 200 LeetCode reference solutions pass their own checks through the Docker
-sandbox, and broken variants derived from them fail with the right verdicts."""
+sandbox, and broken variants derived from them fail with the right verdicts; the same checks
+given as LiveCodeBench call-based tests (arguments as JSON lines) agree."""
 
 from __future__ import annotations
 
@@ -61,6 +62,27 @@ def first_expected(problem: dict):
     return None
 
 
+def call_tests(problem: dict) -> dict:
+    """The problem's checks (``assert candidate(name=literal, ...) == literal``) in
+    LiveCodeBench's call-based layout: the arguments in the order of the reference method's
+    parameters, one JSON value per line."""
+    method = checked_method(problem)
+    [definition] = [
+        node
+        for node in ast.walk(ast.parse(problem["solutions"]))
+        if isinstance(node, ast.FunctionDef) and node.name == method
+    ]
+    parameters = [argument.arg for argument in definition.args.args[1:]]
+    cases = []
+    for node in ast.walk(ast.parse(problem["tests"]["functional"])):
+        if isinstance(node, ast.Assert):
+            call, expected = node.test.left, node.test.comparators[0]
+            given = {word.arg: ast.literal_eval(word.value) for word in call.keywords}
+            arguments = "\n".join(json.dumps(given[name]) for name in parameters)
+            cases.append({"input": arguments, "output": json.dumps(ast.literal_eval(expected))})
+    return {"call": {"fn_name": method, "cases": cases}}
+
+
 def broken(problem: dict, variant: str) -> str:
     body = VARIANTS[variant]
     return problem["solutions"] + BROKEN.format(method=checked_method(problem), body=body)
@@ -104,3 +126,35 @@ async def test_infinite_loop_variants_time_out(docker_pool: Pool, problems: list
         *(verifier.verify(response(broken(p, "infinite loop")), p["tests"]) for p in sample)
     )
     assert [v.status for v in verdicts] == ["timeout"] * len(sample), verdicts
+
+
+async def test_all_reference_solutions_pass_as_call_tests(
+    docker_pool: Pool, problems: list[dict]
+) -> None:
+    verifier = CodeVerifier(docker_pool, limits=LIMITS)
+    verdicts = await asyncio.gather(
+        *(verifier.verify(response(p["solutions"]), call_tests(p)) for p in problems)
+    )
+    failed = {i: v for i, v in enumerate(verdicts) if not v.passed}
+    assert not failed, failed
+    assert sum(len(call_tests(p)["call"]["cases"]) for p in problems) > 400
+
+
+async def test_broken_variants_fail_as_call_tests(docker_pool: Pool, problems: list[dict]) -> None:
+    verifier = CodeVerifier(docker_pool, limits=LIMITS)
+    sample = problems[::8]
+    variants = [(p, v) for p in sample for v in ("off by one", "wrong output", "exception")]
+    verdicts = await asyncio.gather(
+        *(verifier.verify(response(broken(p, v)), call_tests(p)) for p, v in variants)
+    )
+    for (problem, variant), verdict in zip(variants, verdicts, strict=True):
+        where = (problems.index(problem), variant, verdict)
+        if variant == "exception":
+            assert (verdict.status, verdict.exception) == ("runtime_error", "RuntimeError"), where
+            assert verdict.detail == "test 0: RuntimeError: broken on purpose", where
+        elif variant == "wrong output":
+            assert verdict.status == "wrong_answer", where
+            assert '"not"' in verdict.detail, where
+        else:  # off by one: wrong unless the method returns no number
+            assert verdict.status in ("wrong_answer", "runtime_error"), where
+        assert verdict.test_index == 0, where

@@ -1,0 +1,59 @@
+"""Command-line overrides of a recipe or suite: ``--set section.key=VALUE`` (repeatable),
+applied to the parsed TOML before it is validated, so an override is typed and checked exactly
+like the file (and a bad one names its key). VALUE is read as a TOML value (``4``, ``0.7``,
+``true``, ``"text"``, ``[1, 2]``, ``{ a = 1 }``); anything that is not valid TOML is a string."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from engine.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """``data`` with every ``dotted.key=VALUE`` of ``assignments`` set (sections made as
+    needed; a list index such as ``sources.0.limit`` reaches into an array of tables)."""
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {assignment}: expected KEY=VALUE, e.g. sampling.n=4")
+        node: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            node = _child(node, part, ".".join(parts[: depth + 1]), assignment)
+        last = parts[-1]
+        if isinstance(node, list):
+            node[_index(node, last, key, assignment)] = parse_value(text.strip())
+        else:
+            node[last] = parse_value(text.strip())
+    return data
+
+
+def _child(node: Any, part: str, path: str, assignment: str) -> Any:
+    """The section (table or array of tables) at ``part`` of ``node``, made when absent."""
+    if isinstance(node, list):
+        child = node[_index(node, part, path, assignment)]
+    else:
+        child = node.setdefault(part, {})
+    if not isinstance(child, dict | list):
+        raise ConfigError(f"--set {assignment}: {path} is not a section")
+    return child
+
+
+def _index(items: list[Any], part: str, path: str, assignment: str) -> int:
+    if not part.isdigit() or int(part) >= len(items):
+        raise ConfigError(f"--set {assignment}: {path}: no item {part} (there are {len(items)})")
+    return int(part)

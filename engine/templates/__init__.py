@@ -1,0 +1,1 @@
+"""Files `python -m engine init` writes."""

@@ -147,18 +147,23 @@ async def test_gpqa_letter_comes_from_the_final_answer_not_the_reasoning(tmp_pat
 
 @pytest.mark.docker
 async def test_livecodebench_accuracy_equals_the_mocks_correct_rate(tmp_path):
-    """The fixture ships a reference program per problem (``solution``): the mock writes it at
-    the correct rate, else a broken one, and the Docker sandbox judges every sample."""
+    """The fixture ships a reference program per problem (``solution``), stdin and call-based:
+    the mock writes it at the correct rate, else a broken one, and the Docker sandbox judges
+    every sample (call-based ones by calling the function, a process per test)."""
     require_docker()
-    rate, n = 0.5, 24
-    data = {"layout": "livecodebench", "path": str(LCB), "limit": 3}  # the stdin problems
+    rate, n = 0.5, 16
+    data = {"layout": "livecodebench", "path": str(LCB)}
     bench = benchmark_table("lcb", "code", n, data, "{problem}")
     extra = '[verify.code]\nsandbox = "docker"'
     out, result = await _evaluate(tmp_path, bench, mock=f"correct_rate = {rate}", extra=extra)
     questions = load_questions("lcb", out / "lcb")
     assert all(q.metadata["solution"] for q in questions)  # the layout kept the programs
+    assert [q.metadata["test_type"] for q in questions] == ["stdin"] * 3 + ["call"] * 3
     samples = _assert_the_mocks_choices(out, "lcb", rate)
-    assert len(samples) == result.scored == 3 * n and not result.unscored
+    assert len(samples) == result.scored == 6 * n and not result.unscored
+    kinds = {q.id: q.metadata["test_type"] for q in questions}
+    passed = Counter(kinds[s.question_id] for s in samples if s.verdict.passed)
+    assert passed["stdin"] and passed["call"]  # both kinds of test pass the reference program
     statuses = Counter(s.verdict.status for s in samples)
     assert set(statuses) <= {"passed", "wrong_answer", "runtime_error", "compile_error"}
     assert list(result.difficulty) == ["easy", "medium", "hard"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -30,11 +29,7 @@ from engine.specs import (
     VerifySpec,
 )
 from engine.testing.options import MockOptions
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.tomlfile import parse_toml
 
 Verifier = Literal["math", "mcq", "code"]
 Metric = Literal["avg@n", "pass@k", "maj@n"]
@@ -195,10 +190,7 @@ class Suite(Spec):
 def parse_suite(text: str, name: str = "<suite>", overrides: dict | None = None) -> Suite:
     """Decode and validate a suite; ``overrides`` (nested tables, e.g. from the command line)
     replace the TOML's keys before validation, so their errors name key paths too."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{name}: {e}") from None
+    data = parse_toml(text, name)
     return suite_from_dict(_merged(data, overrides or {}), name)
 
 

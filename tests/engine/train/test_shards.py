@@ -43,9 +43,7 @@ async def test_every_stream_loads_with_datasets(multi_domain, tmp_path):
     for stream in ("ot3", "ot3_excluded", "ot3_scored", "ot3_selection"):
         table = load_stream(out, stream, cache_dir=str(tmp_path / "cache"))
         lines = [
-            json.loads(line)
-            for f in stream_files(out, stream)
-            for line in iter_lines(Path(f))
+            json.loads(line) for f in stream_files(out, stream) for line in iter_lines(Path(f))
         ]
         assert len(table) == len(lines) > 0, stream
         assert [row["question_id" if "question_id" in row else "id"] for row in table] == [

@@ -72,6 +72,7 @@ def test_generate_export_train_then_serve_the_checkpoint(tmp_path):
         server.wait_ready()
         exact = answer(server, tmp_path, "exact", "extra_body = { return_token_ids = true }")
         shared = answer(server, tmp_path, "shared", "")
+        results = evaluate(server, tmp_path)  # the loop closed: the eval launcher on the checkpoint
     finally:
         server.stop()
     # vLLM returns each choice's token ids: every sample its own count, never the average
@@ -91,6 +92,38 @@ def test_generate_export_train_then_serve_the_checkpoint(tmp_path):
         assert s.completion == texts[s.key[:2]]  # same seeds, same text
         totals[s.question_id][1] += s.usage.completion_tokens
     assert all(ours == servers for servers, ours in totals.values())
+    (bench,) = results["benchmarks"]
+    assert results["model"]["model"] == str(checkpoint) and bench["samples"] == 8 * 2
+    assert bench["scored"] + sum(bench["unscored"].values()) == bench["samples"]
+
+
+EVAL_SUITE = """
+name = "loop"
+[output]
+dir = "{out}"
+[sampling]
+max_tokens = 24
+[[benchmarks]]
+name = "math"
+verifier = "math"
+n = 2
+prompt = {{ user = "Problem: {{problem}}\\nMark your solution with \\\\boxed\\nAnswer:" }}
+data = {{ path = "{data}", fields = {{ id = "unique_id" }}, limit = 8 }}
+"""
+
+
+def evaluate(server: VLLMServer, tmp_path: Path) -> dict:
+    """`engine eval` of the served checkpoint on 8 MATH-500 demo problems (n = 2)."""
+    suite = tmp_path / "loop.toml"
+    data = REPO / "configs" / "eval" / "data" / "demo_math500.jsonl"
+    suite.write_text(EVAL_SUITE.format(out=tmp_path / "eval", data=data))
+    done = run_cli(
+        "eval", "--suite", str(suite), "--base-url", server.url, "--model", str(server.model),
+        "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "eval" / "report.html").exists()
+    return json.loads((tmp_path / "eval" / "results.json").read_text())
 
 
 def answer(server: VLLMServer, tmp_path: Path, name: str, extra: str) -> list:

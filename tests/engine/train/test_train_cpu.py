@@ -1,6 +1,7 @@
 """The loop on the CPU with real parts: generate the demo -> export -> TRL fine-tunes the tiny
 Llama (`engine train --run`) -> the checkpoint serves in vLLM and answers through the engine,
-each sample with its own token count; and stock LLaMA-Factory loads a `llamafactory` export."""
+each sample with its own token count -> `engine eval` serves and scores it (the README's
+loop, configs/eval/loop.toml); and stock LLaMA-Factory loads a `llamafactory` export."""
 
 from __future__ import annotations
 
@@ -72,9 +73,9 @@ def test_generate_export_train_then_serve_the_checkpoint(tmp_path):
         server.wait_ready()
         exact = answer(server, tmp_path, "exact", "extra_body = { return_token_ids = true }")
         shared = answer(server, tmp_path, "shared", "")
-        results = evaluate(server, tmp_path)  # the loop closed: the eval launcher on the checkpoint
     finally:
         server.stop()
+    results = evaluate(checkpoint, tmp_path)  # the loop closed: the eval launcher on it
     # vLLM returns each choice's token ids: every sample its own count, never the average
     assert all(not s.usage.estimated for s in exact)
     for sample in exact:
@@ -93,32 +94,15 @@ def test_generate_export_train_then_serve_the_checkpoint(tmp_path):
         totals[s.question_id][1] += s.usage.completion_tokens
     assert all(ours == servers for servers, ours in totals.values())
     (bench,) = results["benchmarks"]
-    assert results["model"]["model"] == str(checkpoint) and bench["samples"] == 8 * 2
+    assert results["checkpoint"] == str(checkpoint) and bench["samples"] == 8 * 2
     assert bench["scored"] + sum(bench["unscored"].values()) == bench["samples"]
 
 
-EVAL_SUITE = """
-name = "loop"
-[output]
-dir = "{out}"
-[sampling]
-max_tokens = 24
-[[benchmarks]]
-name = "math"
-verifier = "math"
-n = 2
-prompt = {{ user = "Problem: {{problem}}\\nMark your solution with \\\\boxed\\nAnswer:" }}
-data = {{ path = "{data}", fields = {{ id = "unique_id" }}, limit = 8 }}
-"""
-
-
-def evaluate(server: VLLMServer, tmp_path: Path) -> dict:
-    """`engine eval` of the served checkpoint on 8 MATH-500 demo problems (n = 2)."""
-    suite = tmp_path / "loop.toml"
-    data = REPO / "configs" / "eval" / "data" / "demo_math500.jsonl"
-    suite.write_text(EVAL_SUITE.format(out=tmp_path / "eval", data=data))
+def evaluate(checkpoint: Path, tmp_path: Path) -> dict:
+    """The README's last step: `engine eval --suite configs/eval/loop.toml --serve CKPT`."""
+    suite = REPO / "configs" / "eval" / "loop.toml"
     done = run_cli(
-        "eval", "--suite", str(suite), "--base-url", server.url, "--model", str(server.model),
+        "eval", "--suite", str(suite), "--serve", str(checkpoint), "--out", str(tmp_path / "eval"),
         "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -89,12 +89,12 @@ class Job:
             raise ConfigError("\n".join(missing))
         recipe, metrics = self.recipe, self.metrics
         async with contextlib.AsyncExitStack() as stack:
-            stack.enter_context(self.output.lock())  # one writer per output, for the whole run
             await stack.enter_async_context(metrics.loop_lag)
             mock_url = await stack.enter_async_context(build.mock_teacher(recipe))
             teacher = self.teacher or build.make_backend(recipe.teacher, metrics, mock_url)
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
             await build.preflight({"teacher": teacher, "scorer": scorer})  # before writing
+            stack.enter_context(self.output.lock())  # one writer per output, for the whole run
             recipe_dict = msgspec.to_builtins(recipe)
             self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)
             exclusions = Exclusions(self.output.stream("excluded"), recipe.output)

@@ -140,7 +140,7 @@ def test_every_user_error_is_one_line_with_its_exit_code(tmp_path):
         (("check", "--config", str(tmp_path / "absent.toml")), "absent.toml: cannot read"),
         (("status", str(tmp_path / "nothing")), "nothing: no such output directory"),
         (("cat", str(tmp_path / "nothing")), "nothing: no such output directory"),
-        (("export", str(tmp_path / "nothing"), str(tmp_path / "d")), "not an output directory"),
+        (("export", str(tmp_path / "nothing"), str(tmp_path / "d")), "nothing: no such output"),
         (("export", str(done / "out"), str(busy)), "busy: exists and is not an empty directory"),
         (("mock-teacher", "--answer-key", str(tmp_path / "k.jsonl")), "k.jsonl: No such file"),
         (("run",), "python -m engine run: the following arguments are required: --config"),

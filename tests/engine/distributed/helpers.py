@@ -62,13 +62,12 @@ def finished(process: subprocess.Popen, timeout: float = 240) -> str:
     return stderr.decode()
 
 
-def worker_records(out: Path, worker: int) -> int:
-    """Records on disk in the samples shards of one partition, read while it writes them."""
+def worker_records(out: Path, worker: int, name: str = "t") -> int:
+    """Records on disk in one partition's shards of a stream, read while it writes them."""
     while True:
         try:
-            paths = [
-                p for p in shards.list_shards(out, "t") if shards.parse_name(p.name)[1] == worker
-            ]
+            found = shards.list_shards(out, name)
+            paths = [p for p in found if shards.parse_name(p.name)[1] == worker]
             return sum(1 for path in paths for _ in iter_lines(path))
         except FileNotFoundError:
             continue

@@ -213,11 +213,15 @@ def test_an_output_is_refused_to_a_run_with_another_number_of_partitions(tmp_pat
 def test_a_held_partition_and_a_whole_run_beside_partitions_are_refused_naming_the_holder(tmp_path):
     questions = write_questions(tmp_path / "q.jsonl", 4)
     out = tmp_path / "out"
-    config = partition_recipe(tmp_path, "http://127.0.0.1:9/v1", questions, out)
-    with OutputLock(out, partition=1):
-        same = run_cli("run", "--config", str(config), "--partition", "1/2")
-        assert same.returncode == 2 and "(partition 1)" in same.stderr and "pid" in same.stderr
-        whole = run_cli("run", "--config", str(config))
-        assert whole.returncode == 2 and "(partition 1)" in whole.stderr
-        other = run_cli("run", "--config", str(config), "--partition", "0/2", "--quiet")
-        assert "output is being written" not in other.stderr  # partition 0 is free: it runs on
+    with mock_process("--answer-key", str(questions)) as url:
+        config = partition_recipe(tmp_path, url, questions, out)
+        with OutputLock(out, partition=1):
+            same = run_cli("run", "--config", str(config), "--partition", "1/2")
+            assert same.returncode == 2 and "(partition 1)" in same.stderr and "pid" in same.stderr
+            whole = run_cli("run", "--config", str(config))
+            assert whole.returncode == 2 and "(partition 1)" in whole.stderr
+            other = run_cli("run", "--config", str(config), "--partition", "0/2", "--quiet")
+            assert other.returncode == 0, other.stderr  # partition 0 is free: it runs beside
+        with OutputLock(out):
+            part = run_cli("run", "--config", str(config), "--partition", "1/2")
+            assert part.returncode == 2 and "output is being written by pid" in part.stderr

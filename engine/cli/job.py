@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import build
 from engine import job as jobs
@@ -21,6 +22,9 @@ from engine.distributed.partition import Partition
 from engine.errors import UsageError
 from engine.exits import Exit
 from engine.progress import Progress
+
+if TYPE_CHECKING:
+    from engine.distributed.driver import RayJob
 
 
 def _summary(job: jobs.Job) -> str:
@@ -83,10 +87,10 @@ def _checked(args: argparse.Namespace) -> Recipe:
 
 
 @contextlib.asynccontextmanager
-async def _served(job: jobs.Job, args: argparse.Namespace) -> AsyncIterator[None]:
+async def _served(job: jobs.Job | RayJob, args: argparse.Namespace) -> AsyncIterator[None]:
     """``serve``'s dashboard for the block; a port in use is a usage error naming it."""
     try:
-        server = dashboard(job.output.directory, job.metrics, args)
+        server = dashboard(Path(job.recipe.output.dir), job.metrics, args)
         await server.__aenter__()
     except OSError as error:
         reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound: {error}"
@@ -98,9 +102,20 @@ async def _served(job: jobs.Job, args: argparse.Namespace) -> AsyncIterator[None
         await server.__aexit__(None, None, None)
 
 
-async def _job(args: argparse.Namespace, serve: bool) -> int:
+def _make_job(args: argparse.Namespace) -> jobs.Job | RayJob:
+    """The job the options ask for: one process (or one partition of it), or a Ray driver."""
     recipe = _checked(args)
-    job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change, partition=args.partition)
+    if args.ray is not None:
+        from engine.distributed.cli import ray_job
+
+        return ray_job(args, recipe)
+    if args.workers is not None:
+        raise UsageError("--workers goes with --ray (plain processes: one --partition I/N each)")
+    return jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change, partition=args.partition)
+
+
+async def _job(args: argparse.Namespace, serve: bool) -> int:
+    job = _make_job(args)
     jobs.install_signal_handlers(job)
     async with contextlib.AsyncExitStack() as server:
         if serve:
@@ -110,7 +125,7 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
                 await progress.enter_async_context(Progress(job.metrics))
             code = await job.run()
         try:
-            print(_summary(job), flush=True)
+            print(_summary(job) if isinstance(job, jobs.Job) else job.summary(), flush=True)
         except BrokenPipeError:  # the reader of stdout has gone: the job's outcome stands
             silence_stdout()
         if job.failure:
@@ -122,10 +137,6 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.ray is not None:
-        from engine.distributed.cli import run_on_ray
-
-        return run_on_ray(args, _checked(args))
     return run(_job(args, serve=False))
 
 
@@ -139,6 +150,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"warning: {args.config}: {problem} (needed to run)", file=sys.stderr)
     print(f"{args.config}: ok (recipe {recipe.sample_hash()}, {len(recipe.sources)} sources)")
     return Exit.OK
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -158,13 +175,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--partition", type=Partition.parse, metavar="I/N", default=None,
                        help="run partition I of N (0 <= I < N) of the job beside the others, "
                        "into the same output (Slurm arrays, Kubernetes indexed Jobs)")  # fmt: skip
-        if name == "run":
-            p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                           help="run --workers partitions as Ray actors (ADDRESS of a cluster, "
-                           "e.g. ray://head:10001 or auto; none: a local one); needs "
-                           "pip install 'thoughtmill[ray]'")  # fmt: skip
-            p.add_argument("--workers", type=int, default=None, metavar="N",
-                           help="partition workers to start with --ray (default 2)")  # fmt: skip
+        p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="run --workers partitions as Ray actors (ADDRESS of a cluster, "
+                       "e.g. auto or HOST:6379; none: a local one); needs "
+                       "pip install 'thoughtmill[ray]'")  # fmt: skip
+        p.add_argument("--workers", type=_positive, default=None, metavar="N",
+                       help="partition workers to start with --ray (default 2)")  # fmt: skip
         if name == "serve":
             add_server_options(p, 8321)
             p.add_argument(

@@ -246,10 +246,10 @@ class RequestLimiter:
 
     def __init__(self, rpm: int, tpm: int, max_in_flight: int, min_in_flight: int = 1):
         self.concurrency = AIMDConcurrency(max_in_flight, min_in_flight)
-        self.requests: Bucket | None = _buckets("requests", rpm, self) if rpm else None
-        self.tokens: Bucket | None = _buckets("tokens", tpm, self) if tpm else None
         self._paused_until = 0.0
         self.on_pause: Callable[[float], None] | None = None  # tell the other workers
+        self.requests: Bucket | None = _buckets("requests", rpm, self) if rpm else None
+        self.tokens: Bucket | None = _buckets("tokens", tpm, self) if tpm else None
 
     def pause(self, seconds: float, shared: bool = True) -> None:
         """Hold every new request for ``seconds`` (server said so); ``shared``: tell the other

@@ -181,3 +181,44 @@ def test_the_top_n_barrier_on_ray_selects_what_one_process_selects(tmp_path, clu
         ended(driver(config, cluster, 3))
     assert selection_of(parts)[1] == selection_of(single)[1]
     assert sample_keys(parts) == sample_keys(single)
+
+
+def test_serve_on_ray_sums_the_workers_in_status_and_metrics(tmp_path, cluster):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    questions = write_questions(tmp_path / "q.jsonl", 80)
+    with mock_process("--latency-ms", "20", "--answer-key", str(questions)) as url:
+        config = partition_recipe(tmp_path, url, questions, tmp_path / "out")
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "engine", "serve", "--config", str(config), "--port", "0",
+             "--quiet", "--keep-serving", "--ray", cluster, "--workers", "3"],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=os.environ | {"RAY_AUTH_MODE": "disabled"},
+        )  # fmt: skip
+        try:
+            line = serve.stderr.readline()
+            while "dashboard on http://" not in line:
+                assert line, "serve ended before its dashboard came up"
+                line = serve.stderr.readline()
+            base = line.split("dashboard on ")[1].strip().rstrip("/")
+            deadline = time.monotonic() + 180
+            while True:
+                with urllib.request.urlopen(f"{base}/status") as reply:
+                    status = json.load(reply)
+                if status["state"] == "finished":
+                    break
+                assert serve.poll() is None and time.monotonic() < deadline, status
+                time.sleep(0.1)
+            assert status["samples_written"] == 320 and status["questions_done"] == 80
+            with urllib.request.urlopen(f"{base}/metrics") as reply:
+                families = {
+                    f.name: f for f in text_string_to_metric_families(reply.read().decode())
+                }
+            assert families["thoughtmill_samples_written"].samples[0].value == 320
+            latency = families["thoughtmill_request_seconds"]
+            count = next(s for s in latency.samples if s.name.endswith("_count"))
+            assert count.value == 80  # every worker's requests, summed
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(30) == 0
+        finally:
+            serve.kill()

@@ -124,8 +124,6 @@ class Job:
     def _exit_code(self) -> int:
         if self.forced:
             return Exit.FORCED
-        if not self.stopped:
-            self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
         return Exit.FAILED if self.failure else Exit.OK
 
     def _read(self) -> build.QuestionStream:
@@ -206,17 +204,20 @@ class Job:
             outcome = Outcome.parse(text)
             sampled.count("sample", outcome.domain, outcome.label, count)
         self._funnels.append(sampled)
+        if not self.stopped:
+            self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
         finished = self.complete and not self.stopped
-        self.metrics.state = "finished" if finished else "interrupted"
+        self.metrics.state = "failed" if self.failure else "finished" if finished else "interrupted"
         self.output.write_manifest(self.metrics.state, self.funnel.as_dict())
 
     async def _count_questions(self) -> None:
         """Total for progress and ETA: counted in a thread from local sources (not the hub)."""
         if any(spec.hf for spec in self.recipe.sources):
-            self.metrics.questions_total = self.recipe.limits.max_questions or None
-            return
-        stream = build.QuestionStream(self.recipe)
-        self.metrics.questions_total = await asyncio.to_thread(stream.count)
+            total = self.recipe.limits.max_questions or None
+        else:
+            total = await asyncio.to_thread(build.QuestionStream(self.recipe).count)
+        self.metrics.questions_total = total
+        self.output.write_manifest("running", questions_total=total)  # for `status`
 
 
 def install_signal_handlers(job: Job) -> None:

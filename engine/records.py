@@ -227,3 +227,4 @@ class Manifest(msgspec.Struct, omit_defaults=True):
     shards: int = 0
     outcomes: dict[str, int] = {}
     funnel: dict[str, Any] = {}
+    questions_total: int | None = None  # questions the job reads, once counted (local sources)

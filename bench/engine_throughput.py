@@ -1,17 +1,28 @@
-"""End-to-end engine throughput against the mock teacher on loopback, next to a bare client floor.
+"""End-to-end engine throughput against the mock teacher on loopback, beside Curator and two floors.
 
-For each latency (0 ms, 100 ms): the floor is a minimal aiohttp+uvloop client that posts the same
-request body with the same number in flight and discards the answers; the engine runs a full job
-(read JSONL -> prompt -> generate -> math verify -> zstd shards). A second, stricter floor posts
-and discards through the engine's own HTTP client (engine.backends.http1), so "engine / own
-floor" is what the pipeline, verification and shards cost on top of the transport. All talk to
-the same mock teacher subprocess, in the same run; each latency runs ``--repeats`` rounds of all
-four back to back, and the table shows medians (the JSON line also the range of each ratio). At
-100 ms a run starts with all 256 requests in one burst that takes many round trips to spread
-out, so short runs understate the steady state (2,000 questions: ~0.76 of ideal for the floors
-and the engine alike). Then peak RSS of whole jobs streaming 100k and 1M questions.
+Two workloads (bench/common/workloads.py): *friendly* (integer golds, 60-token plain replies:
+the verifier's fast path) and *realistic* (MATH-500 golds; ``<think>`` traces of 2-16 KiB;
+answers as equivalent rewrites or near misses; a share of hostile replies). For each workload and
+latency (0 ms, 100 ms), all against the same mock teacher subprocess, in the same run:
 
-    python bench/engine_throughput.py [--questions 20000] [--repeats 3] [--rss-sizes 100000,1000000]
+- aiohttp floor: a bare aiohttp+uvloop client posting the questions' bodies, 256 in flight,
+  discarding the answers; own floor: the same through the engine's HTTP client (engine.backends.
+  http1), so "engine / own floor" is what the pipeline, verification and shards cost on top;
+- engine: a full job (read JSONL -> prompt -> generate -> math verify -> zstd shards) at n=1,
+  with the event-loop lag sampled in its process (bench/common/loop_lag.py); the same job with
+  ``[verify.math] enabled = false`` (the engine's own overhead); and at n=16 (native n; on
+  1/16 of the questions for the realistic workload, so about as many samples);
+- Curator: Bespoke Curator on the same mock and questions with the same concurrency and no rate
+  limit (bench/common/curator_client.py), when ``bespokelabs-curator`` imports in this Python or
+  in the one ``--curator-python`` (or $CURATOR_PYTHON) names; skipped otherwise.
+
+Each latency runs ``--repeats`` rounds of all of them back to back; the table shows medians and
+the JSON line also each figure's range. At 100 ms a run starts with all 256 requests in one
+burst that takes many round trips to spread out, so short runs understate the steady state.
+Then peak RSS (the child's VmHWM) of whole jobs streaming ``--rss-sizes`` questions.
+
+    python bench/engine_throughput.py [--questions 20000] [--repeats 3] [--latencies 0,100]
+        [--workloads friendly,realistic] [--rss-sizes 100000,1000000] [--curator-python PATH]
 """
 
 from __future__ import annotations
@@ -30,83 +41,105 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import msgspec
 import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common.loop_lag import LoopLag  # noqa: E402
+from bench.common.workloads import NAMES, Workload, workload  # noqa: E402
 from engine.backends.http1 import HTTPClient  # noqa: E402
 from engine.config import parse_recipe  # noqa: E402
 from engine.job import Job  # noqa: E402
 
 IN_FLIGHT = 256
+CURATOR_CLIENT = ROOT / "bench" / "common" / "curator_client.py"
 
 
-def write_questions(path: Path, count: int) -> None:
-    with path.open("w") as f:
-        for i in range(count):
-            f.write(json.dumps({"problem": f"Compute {i} + {i + 1}.", "answer": str(2 * i + 1)}))
-            f.write("\n")
-
-
-def start_mock(latency_ms: float, answer_key: Path | None) -> tuple[subprocess.Popen, str]:
-    args = [sys.executable, "-m", "engine", "mock-teacher", "--port", "0"]
-    args += ["--latency-ms", str(latency_ms), "--completion-tokens", "60"]
-    if answer_key:
-        args += ["--answer-key", str(answer_key)]
+def start_mock(work: Workload, latency_ms: float, answer_key: Path) -> tuple[subprocess.Popen, str]:
+    args = [sys.executable, "-m", "engine", "mock-teacher", "--port", "0", *work.mock_flags]
+    args += ["--latency-ms", str(latency_ms), "--answer-key", str(answer_key)]
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
+    if "http://" not in line:
+        raise SystemExit(f"mock teacher did not start: {' '.join(args)}")
     return process, line[line.index("http://") :].strip()
 
 
-BODY = json.dumps(
-    {
-        "model": "mock",
-        "messages": [{"role": "user", "content": "Compute 1 + 2."}],
-        "max_tokens": 512,
-        "n": 1,
-        "seed": 1,
-    }
-).encode()
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    process.wait()
 
 
-async def post_and_discard(post: Callable[[], Awaitable[object]], requests: int) -> float:
-    """Requests/s of IN_FLIGHT workers that only call ``post`` until ``requests`` are done."""
-    remaining = requests
+def problems(questions: Path) -> list[str]:
+    return [msgspec.json.decode(line)["problem"] for line in questions.read_bytes().splitlines()]
+
+
+def request_bodies(prompts: list[str], max_tokens: int) -> list[bytes]:
+    """The bodies the floors post: each question's prompt, as the engine and Curator send it."""
+    encode = msgspec.json.Encoder().encode
+    return [
+        encode(
+            {
+                "model": "mock",
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_tokens,
+                "n": 1,
+                "seed": 1,
+            }
+        )
+        for prompt in prompts
+    ]
+
+
+Post = Callable[[bytes], Awaitable[object]]
+
+
+async def post_and_discard(post: Post, bodies: list[bytes]) -> float:
+    """Requests/s of IN_FLIGHT workers that only call ``post`` until every body is sent."""
+    pending = iter(bodies)
 
     async def worker() -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await post()
+        for body in pending:
+            await post(body)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-    return requests / (time.perf_counter() - started)
+    return len(bodies) / (time.perf_counter() - started)
 
 
-async def aiohttp_floor(url: str, requests: int) -> float:
+async def aiohttp_floor(url: str, bodies: list[bytes]) -> float:
     """The issue's floor: a bare aiohttp+uvloop client."""
     connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def post() -> None:
-            async with session.post(url + "/chat/completions", data=BODY) as response:
+        async def post(body: bytes) -> None:
+            async with session.post(url + "/chat/completions", data=body) as response:
                 await response.read()
 
-        return await post_and_discard(post, requests)
+        return await post_and_discard(post, bodies)
 
 
-async def own_floor(url: str, requests: int) -> float:
+async def own_floor(url: str, bodies: list[bytes]) -> float:
     """The engine's own HTTP client, bare."""
     client = HTTPClient(url, {"Content-Type": "application/json"})
     try:
-        return await post_and_discard(lambda: client.post("/v1/chat/completions", BODY), requests)
+        return await post_and_discard(lambda b: client.post("/v1/chat/completions", b), bodies)
     finally:
         await client.close()
 
 
-def recipe_text(url: str, questions: Path, out: Path, n: int) -> str:
+def recipe_text(
+    url: str,
+    questions: Path,
+    out: Path,
+    n: int,
+    max_tokens: int,
+    *,
+    verify: bool = True,
+    max_questions: int = 0,
+) -> str:
     return f"""
 [job]
 name = "bench"
@@ -120,36 +153,132 @@ base_url = "{url}"
 max_in_flight = {IN_FLIGHT}
 [sampling]
 n = {n}
-max_tokens = 512
+max_tokens = {max_tokens}
+[verify.math]
+enabled = {str(verify).lower()}
+[limits]
+max_questions = {max_questions}
 [output]
 dir = "{out}"
 """
 
 
-async def engine_run(url: str, questions: Path, n: int) -> tuple[float, float, int]:
-    """Questions/s, samples/s and samples written by a full job."""
+async def engine_run(
+    url: str, questions: Path, n: int, max_tokens: int, verify: bool, max_questions: int = 0
+) -> dict[str, float]:
+    """Samples/s and questions/s of a full job, and the event-loop lag during it."""
     with tempfile.TemporaryDirectory() as out:
-        recipe = parse_recipe(recipe_text(url, questions, Path(out), n))
-        job = Job(recipe)
-        started = time.perf_counter()
-        await job.run()
-        elapsed = time.perf_counter() - started
+        recipe = recipe_text(
+            url, questions, Path(out), n, max_tokens, verify=verify, max_questions=max_questions
+        )
+        job = Job(parse_recipe(recipe))
+        async with LoopLag() as lag:
+            started = time.perf_counter()
+            await job.run()
+            elapsed = time.perf_counter() - started
         m = job.metrics
-        return m.questions_done / elapsed, m.samples_written / elapsed, m.samples_written
+        return {
+            "sps": m.samples_written / elapsed,
+            "qps": m.questions_done / elapsed,
+            "passed": m.verdicts.get("passed", 0) / max(m.samples_written, 1),
+            **lag.summary(),
+        }
 
 
-def peak_rss_mb(size: int, workdir: Path) -> float:
+def curator_python(requested: str | None) -> str | None:
+    """A Python in which ``bespokelabs.curator`` imports: the one asked for, else this one."""
+    for python in filter(None, (requested, os.environ.get("CURATOR_PYTHON"), sys.executable)):
+        probe = [python, "-c", "import bespokelabs.curator"]
+        if subprocess.run(probe, capture_output=True, env=_curator_env()).returncode == 0:
+            return python
+    return None
+
+
+def _curator_env() -> dict[str, str]:
+    return dict(os.environ, TELEMETRY_ENABLED="false")
+
+
+def curator_run(python: str, url: str, prompts: list[str], max_tokens: int) -> float:
+    """Curator's requests/s over ``prompts`` (a fresh process and working dir each round)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        job = {
+            "url": url,
+            "prompts": prompts,
+            "in_flight": IN_FLIGHT,
+            "max_tokens": max_tokens,
+            "workdir": workdir,
+        }
+        result = subprocess.run(
+            [python, str(CURATOR_CLIENT)],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            env=_curator_env(),
+        )
+    if result.returncode != 0:
+        raise SystemExit(f"Curator failed:\n{result.stderr[-3000:]}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if report["rows"] != len(prompts) or report["failed"]:
+        raise SystemExit(f"Curator returned {report} for {len(prompts)} prompts")
+    return report["rows"] / report["seconds"]
+
+
+def measure(
+    work: Workload,
+    url: str,
+    questions: Path,
+    bodies: list[bytes],
+    prompts: list[str],
+    ideal: float | None,
+    curator: str | None,
+) -> dict[str, float]:
+    """One round: both floors, the engine (n=1 with and without math verify, n=16), Curator."""
+    floor = uvloop.run(aiohttp_floor(url, bodies))
+    own = uvloop.run(own_floor(url, bodies))
+    engine = uvloop.run(engine_run(url, questions, 1, work.max_tokens, True))
+    bare = uvloop.run(engine_run(url, questions, 1, work.max_tokens, False))
+    share = len(prompts) if work.name == "friendly" else max(len(prompts) // 16, IN_FLIGHT)
+    n16 = uvloop.run(engine_run(url, questions, 16, work.max_tokens, True, share))
+    sps = engine["sps"]
+    result = {
+        "floor_rps": floor,
+        "own_floor_rps": own,
+        "engine_sps_n1": sps,
+        "engine_sps_n1_no_math": bare["sps"],
+        "engine_qps_n16": n16["qps"],
+        "engine_sps_n16": n16["sps"],
+        "pass_rate": engine["passed"],
+        "lag_p50_ms": engine["lag_p50_ms"],
+        "lag_p99_ms": engine["lag_p99_ms"],
+        "lag_max_ms": engine["lag_max_ms"],
+        "lag_p99_ms_no_math": bare["lag_p99_ms"],
+        "lag_p99_ms_n16": n16["lag_p99_ms"],
+        "ratio_to_floor": sps / floor,
+        "ratio_to_own_floor": sps / own,
+        "ratio_to_floor_no_math": bare["sps"] / floor,
+    }
+    if ideal:
+        result |= {"ratio_to_ideal": sps / ideal, "ratio_to_ideal_no_math": bare["sps"] / ideal}
+    if curator is not None:
+        rps = curator_run(curator, url, prompts, work.max_tokens)
+        result |= {"curator_rps": rps, "ratio_to_curator": sps / rps}
+        result["ratio_to_curator_no_math"] = bare["sps"] / rps
+    return result
+
+
+def peak_rss_mb(work: Workload, size: int, workdir: Path) -> float:
     """Peak RSS of a child process running a whole job over ``size`` questions (n=1, 0 ms).
 
     VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts at its parent's size at fork."""
-    questions = workdir / f"rss_{size}.jsonl"
-    write_questions(questions, size)
-    mock, url = start_mock(0, None)
+    questions = workdir / f"rss_{work.name}_{size}.jsonl"
+    work.write_questions(questions, size)
+    mock, url = start_mock(work, 0, questions)
+    out = workdir / f"out_{work.name}_{size}"
     try:
         code = (
             "import re, uvloop\n"
             "from engine.config import parse_recipe\nfrom engine.job import Job\n"
-            f"recipe = parse_recipe({recipe_text(url, questions, workdir / f'out_{size}', 1)!r})\n"
+            f"recipe = parse_recipe({recipe_text(url, questions, out, 1, work.max_tokens)!r})\n"
             "uvloop.run(Job(recipe).run())\n"
             "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])\n"
         )
@@ -158,76 +287,91 @@ def peak_rss_mb(size: int, workdir: Path) -> float:
         )
         return int(result.stdout.split()[-1]) / 1024
     finally:
-        mock.terminate()
-        mock.wait()
+        stop(mock)
+        subprocess.run(["rm", "-rf", str(out), str(questions)], check=True)
 
 
-def measure(url: str, questions: Path, count: int, ideal: float | None) -> dict[str, float]:
-    """One round over ``count`` questions: both floors and the engine at n=1 and n=16."""
-    floor = uvloop.run(aiohttp_floor(url, count))
-    own = uvloop.run(own_floor(url, count))
-    qps, sps, _ = uvloop.run(engine_run(url, questions, 1))
-    qps16, sps16, _ = uvloop.run(engine_run(url, questions, 16))
-    return {
-        "floor_rps": floor,
-        "own_floor_rps": own,
-        "engine_qps_n1": qps,
-        "engine_sps_n1": sps,
-        "engine_qps_n16": qps16,
-        "engine_sps_n16": sps16,
-        "ratio_to_floor": sps / floor,
-        "ratio_to_own_floor": sps / own,
-        **({"ratio_to_ideal": sps / ideal} if ideal else {}),
+def summarize(runs: list[dict[str, float]]) -> dict[str, object]:
+    """Medians of every figure, and each figure's [min, max] over the rounds."""
+    names = runs[0]
+    median = {name: round(statistics.median(r[name] for r in runs), 3) for name in names}
+    ranges = {
+        name: [round(min(r[name] for r in runs), 3), round(max(r[name] for r in runs), 3)]
+        for name in names
     }
+    return {**median, "ranges": ranges}
+
+
+def print_table(rows: list[tuple[str, dict, float | None]], has_curator: bool) -> None:
+    def cell(m: dict, key: str, digits: int = 2) -> str:
+        return f"{m[key]:.{digits}f}" if key in m else "-"
+
+    print(f"{'workload':>9} {'latency':>7} {'aiohttp':>7} {'own':>6} {'ideal':>5} {'curator':>7} "
+          f"{'engine':>6} {'/aiohttp':>8} {'/own':>4} {'/ideal':>6} {'/curator':>8} "
+          f"{'no-math':>7} {'/curator':>8} {'lag99ms':>7} {'n=16 s/s':>8}")  # fmt: skip
+    for label, m, ideal in rows:
+        name, latency = label.split("/")
+        curator = f"{m['curator_rps']:.0f}" if has_curator else "-"
+        print(f"{name:>9} {latency:>7} {m['floor_rps']:>7.0f} {m['own_floor_rps']:>6.0f} "
+              f"{ideal or 0:>5.0f} {curator:>7} {m['engine_sps_n1']:>6.0f} "
+              f"{m['ratio_to_floor']:>8.2f} {m['ratio_to_own_floor']:>4.2f} "
+              f"{cell(m, 'ratio_to_ideal'):>6} {cell(m, 'ratio_to_curator', 1):>8} "
+              f"{m['engine_sps_n1_no_math']:>7.0f} {cell(m, 'ratio_to_curator_no_math', 1):>8} "
+              f"{m['lag_p99_ms']:>7.1f} {m['engine_sps_n16']:>8.0f}")  # fmt: skip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--questions", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=3, help="rounds per latency; medians")
+    parser.add_argument("--workloads", default=",".join(NAMES))
+    parser.add_argument("--latencies", default="0,100", help="mock latencies in ms")
+    parser.add_argument("--hostile-rate", type=float, default=0.05, help="realistic workload")
+    parser.add_argument("--trace-kb", default="2-16", help="realistic workload: LO-HI")
     parser.add_argument("--rss-sizes", default="100000,1000000")
+    parser.add_argument("--rss-workloads", default=",".join(NAMES))
+    parser.add_argument("--curator-python", help="a Python with bespokelabs-curator installed")
     args = parser.parse_args()
+    curator = curator_python(args.curator_python)
+    if curator is None:
+        print("Curator: bespokelabs-curator not installed here (see --curator-python); skipped")
     rows, results = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        questions = workdir / "questions.jsonl"
-        write_questions(questions, args.questions)
-        for latency in (0.0, 100.0):
-            ideal = IN_FLIGHT / (latency / 1000) if latency else None
-            mock, url = start_mock(latency, questions)
-            try:
-                runs = [measure(url, questions, args.questions, ideal) for _ in range(args.repeats)]
-            finally:
-                mock.terminate()
-                mock.wait()
-            median = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
-            spread = {
-                name: [round(min(r[name] for r in runs), 3), round(max(r[name] for r in runs), 3)]
-                for name in runs[0]
-                if name.startswith("ratio")
-            }
-            key = f"{int(latency)}ms"
-            results[key] = {name: round(value, 3) for name, value in median.items()}
-            results[key]["ratio_ranges"] = spread
-            rows.append((key, median, ideal))
-        rss = {}
-        for size in (int(s) for s in args.rss_sizes.split(",") if s):
-            rss[str(size)] = round(peak_rss_mb(size, workdir), 1)
-    print(f"medians of {args.repeats} runs of {args.questions} questions, 256 in flight")
-    print(f"{'latency':>7} {'aiohttp floor':>13} {'own floor':>9} {'ideal':>6} "
-          f"{'engine q/s':>10} {'/aiohttp':>8} {'/own':>5} {'/ideal':>6} {'n=16 q/s':>8} "
-          f"{'samples/s':>9}")  # fmt: skip
-    for key, m, ideal in rows:
-        versus_ideal = f"{m['ratio_to_ideal']:.2f}" if ideal else "-"
-        print(f"{key:>7} {m['floor_rps']:>13.0f} {m['own_floor_rps']:>9.0f} {ideal or 0:>6.0f} "
-              f"{m['engine_qps_n1']:>10.0f} {m['ratio_to_floor']:>8.2f} "
-              f"{m['ratio_to_own_floor']:>5.2f} {versus_ideal:>6} {m['engine_qps_n16']:>8.0f} "
-              f"{m['engine_sps_n16']:>9.0f}")  # fmt: skip
-    for size, mb in rss.items():
-        print(f"peak RSS streaming {size} questions: {mb:.0f} MB")
+        for name in args.workloads.split(","):
+            work = workload(name, args.hostile_rate, args.trace_kb)  # type: ignore[arg-type]
+            questions = workdir / f"{name}.jsonl"
+            work.write_questions(questions, args.questions)
+            prompts = problems(questions)
+            bodies = request_bodies(prompts, work.max_tokens)
+            for latency in map(float, args.latencies.split(",")):
+                ideal = IN_FLIGHT / (latency / 1000) if latency else None
+                mock, url = start_mock(work, latency, questions)
+                try:
+                    runs = [
+                        measure(work, url, questions, bodies, prompts, ideal, curator)
+                        for _ in range(args.repeats)
+                    ]
+                finally:
+                    stop(mock)
+                key = f"{name}/{int(latency)}ms"
+                results[key] = summarize(runs)
+                rows.append((key, results[key], ideal))
+        rss: dict[str, float] = {}
+        for name in filter(None, args.rss_workloads.split(",")):
+            work = workload(name, args.hostile_rate, args.trace_kb)  # type: ignore[arg-type]
+            for size in (int(s) for s in args.rss_sizes.split(",") if s):
+                rss[f"{name}/{size}"] = round(peak_rss_mb(work, size, workdir), 1)
+    print(f"medians of {args.repeats} rounds of {args.questions} questions, {IN_FLIGHT} in flight; "
+          f"samples/s; engine n=1 unless marked; realistic golds: "
+          f"{workload('realistic', 0, '2-16').source}")  # fmt: skip
+    print_table(rows, curator is not None)
+    for key, mb in rss.items():
+        print(f"peak RSS streaming {key} questions: {mb:.0f} MB")
     results["peak_rss_mb"] = rss
     results["bench_rss_self_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     results["cpus"] = os.cpu_count()
+    results["curator"] = curator is not None
     print(json.dumps({"bench": "engine_throughput", **results}))
 
 

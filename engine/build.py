@@ -22,7 +22,7 @@ from engine.pipeline import Stage
 from engine.records import Question
 from engine.sources import Source, SourceError
 from engine.sources.intake import Intake, Rejected
-from engine.specs import TeacherSpec
+from engine.specs import DecontSpec, SourceSpec, TeacherSpec
 from engine.stages.exclusions import Exclusions
 from engine.stages.filter import FilterStage
 from engine.stages.generate import GenerateStage
@@ -80,7 +80,7 @@ def check(recipe: Recipe, name: str) -> None:
     a local source or benchmark without data files of a known format, or whose first row does
     not fit its field mapping (under ``on_bad_row = "error"``), a backend that cannot be built
     (e.g. vLLM not installed). Hub sources are resolved when they are read."""
-    benchmarks = recipe.decont.benchmarks if recipe.decont else []
+    benchmarks = decont_benchmarks(recipe.decont) if recipe.decont else []
     for section, specs in (("sources", recipe.sources), ("decont.benchmarks", benchmarks)):
         for i, spec in enumerate(specs):
             if spec.hf:
@@ -139,10 +139,24 @@ async def mock_teacher(recipe: Recipe) -> AsyncIterator[str | None]:
         yield url
 
 
+def decont_benchmarks(spec: DecontSpec) -> list[SourceSpec]:
+    """``spec``'s benchmarks and its eval suite's (a suite that cannot be read: ConfigError)."""
+    if spec.suite is None:
+        return spec.benchmarks
+    from engine.eval import benchmark_sources
+
+    return [*spec.benchmarks, *benchmark_sources(spec.suite)]
+
+
+def decontaminator(spec: DecontSpec) -> Decontaminator:
+    """The decontamination index of ``spec``'s benchmarks and its eval suite's."""
+    return Decontaminator(msgspec.structs.replace(spec, benchmarks=decont_benchmarks(spec)))
+
+
 def filter_stages(recipe: Recipe, exclusions: Exclusions) -> list[Stage]:
     """The stage that writes rejected rows as exclusions, with decontamination and dedup when
     the recipe asks for either."""
-    decont = Decontaminator(recipe.decont) if recipe.decont else None
+    decont = decontaminator(recipe.decont) if recipe.decont else None
     dedup = Dedup(recipe.dedup) if recipe.dedup else None
     return [FilterStage(decont, dedup, exclusions)]
 

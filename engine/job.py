@@ -43,9 +43,12 @@ class Job:
     barrier (persisted selection), then sampling over the selection.
     """
 
-    def __init__(self, recipe: Recipe, *, allow_recipe_change: bool = False):
+    def __init__(
+        self, recipe: Recipe, *, allow_recipe_change: bool = False, teacher: Backend | None = None
+    ):
         self.recipe = recipe
         self.allow_recipe_change = allow_recipe_change
+        self.teacher = teacher  # started and closed by its owner (an eval shares one vLLM)
         self.metrics = Metrics()
         for spec in (recipe.teacher, recipe.scorer):
             if spec is not None and (spec.price_input_per_m or spec.price_output_per_m):
@@ -86,12 +89,12 @@ class Job:
             raise ConfigError("\n".join(missing))
         recipe, metrics = self.recipe, self.metrics
         async with contextlib.AsyncExitStack() as stack:
-            stack.enter_context(self.output.lock())  # one writer per output, for the whole run
             await stack.enter_async_context(metrics.loop_lag)
             mock_url = await stack.enter_async_context(build.mock_teacher(recipe))
-            teacher = build.make_backend(recipe.teacher, metrics, mock_url)  # fails fast
+            teacher = self.teacher or build.make_backend(recipe.teacher, metrics, mock_url)
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
             await build.preflight({"teacher": teacher, "scorer": scorer})  # before writing
+            stack.enter_context(self.output.lock())  # one writer per output, for the whole run
             recipe_dict = msgspec.to_builtins(recipe)
             self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)
             exclusions = Exclusions(self.output.stream("excluded"), recipe.output)
@@ -112,7 +115,8 @@ class Job:
                 scope = stream_scope(recipe, self.recipe_hash, None)
             samples.begin(scope)
             done = self.output.done_set(scope, recipe.output.retry_failed)
-            await self._start(stack, teacher)
+            if self.teacher is None:
+                await self._start(stack, teacher)
             verifiers = await stack.enter_async_context(Verifiers(recipe.verify, metrics))
             stages = filters + build.sampling_stages(
                 recipe, self.recipe_hash, done, samples, teacher, verifiers, metrics

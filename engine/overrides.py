@@ -5,15 +5,11 @@ like the file (and a bad one names its key). VALUE is read as a TOML value (``4`
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from engine.errors import ConfigError
+import tomllib
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.errors import ConfigError
 
 
 def parse_value(text: str) -> Any:

@@ -132,9 +132,15 @@ class MathVerifySpec(Spec):
 
 
 class CodeVerifySpec(Spec):
+    """``time_s`` (CPU seconds; wall time is twice that plus one) and ``memory_mb`` (address
+    space) bound each test of an answer; unset, the sandbox's defaults (2 s, 512 MiB). A Docker
+    sandbox container has 2 GiB (sandbox.docker), so no test can be given more."""
+
     enabled: bool = True
     sandbox: Literal["auto", "docker", "local"] = "auto"
     pool_size: Annotated[int, Meta(ge=1, le=256)] | None = None
+    time_s: Annotated[float, Meta(gt=0, le=600)] | None = None
+    memory_mb: Annotated[int, Meta(ge=16, le=2048)] | None = None
 
 
 class ScienceVerifySpec(Spec):
@@ -197,7 +203,9 @@ class SourceSpec(Spec):
     ``path``: a file (.jsonl, .jsonl.zst, .json array, .json.zst, .parquet), a folder of such files
     or a glob. ``hf``: a Hugging Face dataset read with ``datasets.load_dataset`` (streaming) when
     that package is installed; if it is missing or the hub is unreachable, ``path`` (a local copy)
-    is read instead when given. ``weight`` sets the source's share in mixing; ``limit`` caps the
+    is read instead when given. ``data_files``: files of the ``hf`` dataset (repo or folder) read
+    as ``split`` by their format, without the dataset's loading script (engine.sources.hf); it
+    replaces ``hf_config``. ``weight`` sets the source's share in mixing; ``limit`` caps the
     questions read. ``optional``: a missing path yields no questions (with a warning) instead of
     an error.
 
@@ -214,6 +222,7 @@ class SourceSpec(Spec):
     hf: str | None = None
     hf_config: str | None = None
     split: str = "train"
+    data_files: list[Annotated[str, Meta(min_length=1)]] = []
     format: SourceFormat = "auto"
     fields: FieldMap = msgspec.field(default_factory=FieldMap)
     tags: list[str] = []
@@ -226,6 +235,8 @@ class SourceSpec(Spec):
     def __post_init__(self) -> None:
         if not self.path and not self.hf:
             raise ValueError(f"source {self.name!r}: set path or hf")
+        if self.data_files and (not self.hf or self.hf_config):
+            raise ValueError(f"source {self.name!r}: data_files needs hf and replaces hf_config")
 
 
 class MixSpec(Spec):
@@ -237,6 +248,8 @@ class MixSpec(Spec):
 
 class DecontSpec(Spec):
     """``benchmarks``: the eval sets, read like sources (their ``name`` labels each removal).
+    ``suite``: an eval suite file whose benchmarks are removed too (engine.eval: the sets a
+    model is evaluated on are the ones kept out of its training data, named once).
 
     A question is contaminated when it shares one word ``ngram`` with a benchmark problem, or
     when its normalized text reaches ``fuzzy_threshold`` (rapidfuzz ratio, 0-100) against one;
@@ -244,6 +257,7 @@ class DecontSpec(Spec):
     """
 
     benchmarks: list[SourceSpec] = []
+    suite: Annotated[str, Meta(min_length=1)] | None = None
     ngram: Annotated[int, Meta(ge=1, le=1000)] = 13
     fuzzy_threshold: Annotated[float, Meta(ge=0, le=100)] = 95.0
 

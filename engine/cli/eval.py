@@ -53,6 +53,8 @@ def _overrides(args: argparse.Namespace) -> dict:
         overrides["serve"] = serve
     if args.out:
         overrides["output"] = {"dir": args.out}
+    if args.base_url or args.serve or args.backend == "vllm":
+        overrides["mock_teacher"] = None  # a model named here is the one evaluated, not the mock
     return overrides
 
 

@@ -4,11 +4,12 @@
 columns; the four options become ``choices`` (the engine shuffles them per sample).
 ``livecodebench``: livecodebench/code_generation_lite's columns; tests decoded by
 engine.eval.lcb, the problem text built from the question, its starter code and a prefix that
-depends on the test type.
+depends on the test type, and a reference program kept when the data has one.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from engine.sources.fields import FieldError, RowMapper, lookup
 
 GPQA_OPTIONS = ["Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"]
 DIFFICULTY = "difficulty"  # Question.metadata key of the difficulty group
+SOLUTION = "solution"  # Question.metadata key of a reference program (engine.testing.answer_key)
 
 
 def benchmark_questions(benchmark: BenchmarkSpec) -> Iterator[Question]:
@@ -141,10 +143,16 @@ class _LiveCodeBench:
         question_id = row.get("question_id")
         metadata: dict[str, Any] = {"test_type": kind}
         for field in ("platform", "contest_date", "question_title"):
-            if isinstance(row.get(field), str):
-                metadata[field] = row[field]
+            value = row.get(field)
+            if isinstance(value, datetime.date):  # datasets' JSON builder parses the date
+                value = value.isoformat()
+            if isinstance(value, str):
+                metadata[field] = value
         if isinstance(row.get(DIFFICULTY), str):
             metadata[DIFFICULTY] = row[DIFFICULTY]
+        solution = row.get(self.data.solution) if self.data.solution else None
+        if isinstance(solution, str) and solution.strip():
+            metadata[SOLUTION] = solution
         return Question(
             id=f"{self.name}:{question_id}" if question_id else content_id(self.name, content),
             domain=self.domain,

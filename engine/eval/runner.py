@@ -1,27 +1,34 @@
 """Run a suite: freeze each benchmark's questions, then one engine Job per benchmark (its own
 output subdirectory, so manifests, the recipe-change check and resume are per benchmark), all
-against one model endpoint; then results and the report from the output alone."""
+against one model endpoint started once for the suite (a ``--serve`` server, the
+``[mock_teacher]`` keyed by every benchmark's frozen questions); then results and the report
+from the output alone."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from engine.config import Recipe, recipe_from_dict
 from engine.errors import ConfigError
 from engine.eval.manifest import EvalManifest, read_manifest, write_manifest
-from engine.eval.prepare import data_hash, job_source, prepare
+from engine.eval.prepare import data_hash, job_source, load_questions, prepare
 from engine.eval.serve import served_model
 from engine.eval.suite import BenchmarkSpec, Suite
 from engine.exits import Exit
 from engine.job import Job
+from engine.records import Question
 from engine.specs import TeacherSpec
 from engine.storage.output import RecipeChanged
+
+if TYPE_CHECKING:
+    from engine.backends.vllm_inproc import VLLMBackend
 
 SERVER_LOG = "server.log"
 
@@ -46,7 +53,6 @@ def benchmark_recipe(
         },
         "verify": suite.verify,
         "output": msgspec.structs.replace(suite.output, dir=str(directory)),
-        "mock_teacher": suite.mock_teacher,
     }
     return recipe_from_dict(msgspec.to_builtins(data), f"{suite.name}/{benchmark.name}")
 
@@ -102,7 +108,7 @@ class EvalRun:
 
     async def _run(self) -> int:
         manifest = self._open()
-        async with self._model() as teacher:
+        async with self._model() as teacher, self._shared_backend(teacher) as backend:
             manifest.model = msgspec.to_builtins(teacher)
             manifest = write_manifest(self.directory, manifest, "running")
             for position, benchmark in enumerate(self.suite.benchmarks):
@@ -110,7 +116,9 @@ class EvalRun:
                     break
                 directory = self.directory / benchmark.name
                 recipe = benchmark_recipe(self.suite, benchmark, teacher, directory)
-                job = Job(recipe, allow_recipe_change=self.allow_recipe_change)
+                job = Job(recipe, allow_recipe_change=self.allow_recipe_change, teacher=backend)
+                if backend is not None:
+                    backend.metrics = job.metrics  # the running benchmark counts its requests
                 self.current = (position, benchmark, job)
                 try:
                     code = await job.run()
@@ -123,6 +131,12 @@ class EvalRun:
                     self.completed.append(benchmark.name)
         write_manifest(self.directory, manifest, "finished" if self.finished else "interrupted")
         return Exit.OK
+
+    def _questions(self) -> Iterator[Question]:
+        """Every benchmark's frozen questions (the mock's answer key: golds, options and
+        reference programs)."""
+        for benchmark in self.suite.benchmarks:
+            yield from load_questions(benchmark.name, self.directory / benchmark.name)
 
     @property
     def finished(self) -> bool:
@@ -154,10 +168,19 @@ class EvalRun:
 
     @contextlib.asynccontextmanager
     async def _model(self) -> AsyncIterator[TeacherSpec]:
-        """The model endpoint: the suite's backend, or a server started on the checkpoint."""
+        """The model endpoint: the suite's backend, the mock teacher, or a server started on
+        the checkpoint."""
         if self.checkpoint is None:
             assert self.teacher is not None
-            yield self.teacher
+            if self.suite.mock_teacher is None:
+                yield self.teacher
+                return
+            from engine.testing.process import mock_teacher_process
+
+            async with mock_teacher_process(self.suite.mock_teacher, self._questions()) as url:
+                yield msgspec.structs.replace(
+                    self.teacher, backend="openai", base_url=url, base_urls=[]
+                )
             return
         assert self.suite.serve is not None
         log = self.directory / SERVER_LOG
@@ -165,3 +188,19 @@ class EvalRun:
             fields = msgspec.structs.asdict(self.suite.model)
             fields.update(model=self.checkpoint, backend="openai", base_url=url, base_urls=[])
             yield TeacherSpec(**fields)
+
+    @contextlib.asynccontextmanager
+    async def _shared_backend(self, teacher: TeacherSpec) -> AsyncIterator[VLLMBackend | None]:
+        """In-process vLLM, started once for the suite: every benchmark's Job uses it, so the
+        model loads once. HTTP backends are cheap to make: each Job makes its own (None)."""
+        if teacher.backend != "vllm":
+            yield None
+            return
+        from engine.backends.vllm_inproc import VLLMBackend
+
+        backend = VLLMBackend(teacher)
+        await backend.start()
+        try:
+            yield backend
+        finally:
+            await backend.close()

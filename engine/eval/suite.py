@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -30,17 +29,14 @@ from engine.specs import (
     VerifySpec,
 )
 from engine.testing.options import MockOptions
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.tomlfile import parse_toml
 
 Verifier = Literal["math", "mcq", "code"]
 Metric = Literal["avg@n", "pass@k", "maj@n"]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Temperature = Annotated[float, msgspec.Meta(ge=0.0)]
+FileName = Annotated[str, msgspec.Meta(min_length=1)]
 
 #: the engine domain each verifier's questions run under (mcq: engine.generate shuffles options)
 DOMAINS: dict[str, Literal["math", "science", "code"]] = {
@@ -59,12 +55,14 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # a benchmark name is a dir
 
 class DataBase(Spec, tag_field="layout"):
     """Where a benchmark's rows are: ``hf`` (a Hugging Face dataset, streamed when the
-    ``datasets`` package and the hub are there) and/or ``path`` (a local JSON, JSONL or Parquet
-    file, folder or glob; read instead of ``hf`` when the hub cannot be reached)."""
+    ``datasets`` package and the hub are there; ``data_files`` reads those files of it as the
+    split, without its loading script) and/or ``path`` (a local JSON, JSONL or Parquet file,
+    folder or glob; read instead of ``hf`` when the hub cannot be reached)."""
 
     hf: str | None = None
     hf_config: str | None = None
     split: str = "test"
+    data_files: list[FileName] = msgspec.field(default_factory=list)
     path: str | None = None
     format: SourceFormat = "auto"
     limit: PositiveInt | None = None
@@ -88,11 +86,14 @@ class LiveCodeBenchData(DataBase, tag="livecodebench"):
     """livecodebench/code_generation_lite: question_content, starter_code, difficulty,
     public_test_cases (JSON), private_test_cases (JSON, or base64(zlib(pickle(JSON)))),
     metadata (JSON with func_name). ``stdin_prefix``/``call_prefix`` start the problem text of
-    stdin and call-based problems; ``starter_code`` appends the starter code block."""
+    stdin and call-based problems; ``starter_code`` appends the starter code block.
+    ``solution``: the row field of a reference program, kept as ``metadata["solution"]`` when a
+    row has one (LiveCodeBench publishes none; the mock teacher's answer key uses them)."""
 
     stdin_prefix: str = ""
     call_prefix: str = ""
     starter_code: bool = True
+    solution: str | None = "solution"
 
 
 DataSpec = FieldsData | GpqaData | LiveCodeBenchData
@@ -189,10 +190,7 @@ class Suite(Spec):
 def parse_suite(text: str, name: str = "<suite>", overrides: dict | None = None) -> Suite:
     """Decode and validate a suite; ``overrides`` (nested tables, e.g. from the command line)
     replace the TOML's keys before validation, so their errors name key paths too."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{name}: {e}") from None
+    data = parse_toml(text, name)
     return suite_from_dict(_merged(data, overrides or {}), name)
 
 
@@ -240,6 +238,8 @@ def _check(suite: Suite, name: str) -> None:
         seen.add(benchmark.name)
         if not data.hf and not data.path:
             problems.append(f"{where}.data: set hf or path")
+        if data.data_files and (not data.hf or data.hf_config):
+            problems.append(f"{where}.data.data_files: needs hf and replaces hf_config")
         if "{problem}" not in benchmark.prompt.user:
             problems.append(f"{where}.prompt.user: must contain {{problem}}")
         if benchmark.verifier == "code" and "maj@n" in benchmark.metric_names:
@@ -292,6 +292,7 @@ def source_spec(benchmark: BenchmarkSpec, *, problem_only: bool = False) -> Sour
         hf=data.hf,
         hf_config=data.hf_config,
         split=data.split,
+        data_files=data.data_files,
         format=data.format,
         fields=fields,
         limit=data.limit,

@@ -76,7 +76,7 @@ class Source:
         spec = self.spec
         if spec.hf:
             if hf_available():
-                hub = HfRows(spec.hf, spec.hf_config, spec.split)
+                hub = HfRows(spec.hf, spec.hf_config, spec.split, spec.data_files)
                 try:
                     hub.load()
                 except SourceError as error:

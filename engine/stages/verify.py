@@ -85,12 +85,14 @@ class Verifiers:
         return await self._stack.enter_async_context(pool)
 
     async def _open_code(self) -> Any:
-        from sandbox import open_pool
+        from sandbox import Limits, open_pool
         from verifiers.code import CodeVerifier
 
         spec = self.spec.code
         pool = await self._stack.enter_async_context(open_pool(spec.sandbox, size=spec.pool_size))
-        return CodeVerifier(pool, allow_local=spec.sandbox == "local")  # explicit opt-in
+        bounds = {"time_s": spec.time_s, "memory_mb": spec.memory_mb}
+        limits = Limits(**{name: value for name, value in bounds.items() if value is not None})
+        return CodeVerifier(pool, limits=limits, allow_local=spec.sandbox == "local")  # opt-in
 
 
 class VerifyStage:

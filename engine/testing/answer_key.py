@@ -3,7 +3,9 @@
 A row is ``{"problem", "answer"?, "choices"?, "solution"?, "language"?}``: a math gold, the
 options of a multiple-choice question (``answer`` is then the correct option's text), or a
 reference program for a code question. Rows are found by the problem's first non-empty line,
-then by the whole problem appearing in the prompt (two problems may open with the same line).
+as a line of the prompt or the end of one (templates such as Evalchemy's ``Problem: {problem}``
+put a prefix on it), then by the whole problem appearing in the prompt (two problems may open
+with the same line; a prefixed line must be confirmed so).
 """
 
 from __future__ import annotations
@@ -107,6 +109,12 @@ class AnswerKey:
         self._by_line: dict[str, list[KeyRow]] = {}
         for row in rows:
             self._by_line.setdefault(first_line(row.problem), []).append(row)
+        # first lines by their last _TAIL characters: a prompt line that ends with a first line
+        # is found with one dict lookup per tail length, whatever the prefix
+        self._by_tail: dict[str, list[str]] = {}
+        for line in self._by_line:
+            self._by_tail.setdefault(line[-_TAIL:], []).append(line)
+        self._tail_lengths = sorted({len(tail) for tail in self._by_tail})
 
     def __len__(self) -> int:
         return sum(len(rows) for rows in self._by_line.values())
@@ -116,15 +124,31 @@ class AnswerKey:
         if not self._by_line:
             return None
         for line in prompt.splitlines():
-            candidates = self._by_line.get(line.strip())
+            line = line.strip()
+            candidates = self._by_line.get(line)
             if candidates:
                 for row in candidates:
                     if row.problem.strip() in prompt:
                         return row
                 return candidates[0]
+            if (row := self._prefixed(line, prompt)) is not None:
+                return row
+        return None
+
+    def _prefixed(self, line: str, prompt: str) -> KeyRow | None:
+        """A row whose first line ends ``line`` after a prefix, its whole problem in the prompt."""
+        for length in self._tail_lengths:
+            if length >= len(line):
+                break
+            for key_line in self._by_tail.get(line[-length:], ()):
+                if line.endswith(key_line):
+                    for row in self._by_line[key_line]:
+                        if row.problem.strip() in prompt:
+                            return row
         return None
 
 
+_TAIL = 32
 _OPTION = re.compile(r"^\(?([A-J])[).:]\s+(.*\S)\s*$", re.MULTILINE)
 
 

@@ -339,7 +339,9 @@ async def test_infra_error_verdicts_are_verified_again(tmp_path, mock_teacher, m
         "".join(json.dumps({**json.loads(r), "answer": " "}) + "\n" for r in rows(broken))
     )
     async with mock_teacher() as mock:
-        assert await Job(make_recipe(mock.url, broken)).run() == 0
+        job = Job(make_recipe(mock.url, broken))
+        assert await job.run() == 1  # every sample unjudged: the run failed, and says why
+        assert job.failure == "all 20 samples written this run failed (infra_error 20)"
         assert {s.verdict.status for s in read_samples(tmp_path / "out")} == {"infra_error"}
         broken.write_text(golds)
         assert await Job(make_recipe(mock.url, broken)).run() == 0

@@ -16,11 +16,14 @@ import pyarrow
 import pyarrow.parquet
 import pytest
 
+from engine.errors import ConfigError
 from engine.eval import lcb
 from engine.eval.layouts import benchmark_questions
 from engine.eval.lcb import TestCaseError, decode_test_cases, load_plain_pickle
 from engine.eval.suite import parse_suite
 from engine.sources import SourceError
+from engine.sources.hf import resolve_data_files
+from engine.specs import SourceSpec
 from tests.helpers import DATA, shared_file
 from verifiers.code.tests import parse_tests
 
@@ -85,6 +88,10 @@ def test_livecodebench_layout_decodes_public_and_private_tests():
         {"input": "1000000000 1000000000\n", "output": "2000000000\n"},
     ]
     assert "```" not in stdin.problem  # no starter code: the problem text alone
+    rows = [json.loads(line) for line in LCB.read_text().splitlines()]
+    assert [q.metadata["solution"] for q in questions] == [row["solution"] for row in rows]
+    other = _lcb(f'path = "{LCB}", solution = "question_title"')  # the field is configurable
+    assert next(benchmark_questions(other)).metadata["solution"] == "Sum of Two"
     assert call.tests == {
         "call": {
             "fn_name": "addNumbers",
@@ -101,6 +108,49 @@ def test_livecodebench_layout_decodes_public_and_private_tests():
     )
     for question in questions[:3]:
         parse_tests(question.tests)  # stdin tests in the code verifier's accepted shape
+
+
+def test_livecodebench_release_files_load_through_data_files_without_the_script(tmp_path):
+    """A local folder laid out like the hub repo: its loading script (which ``datasets`` 5
+    refuses to run) beside the release files; ``data_files`` reads the files as the split."""
+    pytest.importorskip("datasets")
+    repo = tmp_path / "code_generation_lite"
+    repo.mkdir()
+    (repo / "code_generation_lite.py").write_text("import datasets  # the loading script\n")
+    lines = LCB.read_text().splitlines(keepends=True)
+    (repo / "test.jsonl").write_text("".join(lines[:3]))  # release_v1
+    (repo / "test2.jsonl").write_text("".join(lines[3:]))  # what release_v2 adds
+    from_files = list(benchmark_questions(_lcb(f'path = "{LCB}"')))
+    release_v2 = f'hf = "{repo}", data_files = ["test.jsonl", "test2.jsonl"]'
+    assert list(benchmark_questions(_lcb(release_v2))) == from_files
+    release_v1 = f'hf = "{repo}", data_files = ["test.jsonl"]'
+    assert list(benchmark_questions(_lcb(release_v1))) == from_files[:3]
+    with pytest.raises(SourceError, match="Dataset scripts are no longer supported"):
+        list(benchmark_questions(_lcb(f'hf = "{repo}"')))  # why data_files is needed
+    with pytest.raises(SourceError, match=r"cannot tell the format of 'test\.txt'"):
+        list(benchmark_questions(_lcb(f'hf = "{repo}", data_files = ["test.txt"]')))
+
+
+def test_data_files_resolve_to_the_hub_or_the_folder(tmp_path):
+    assert resolve_data_files(
+        "livecodebench/code_generation_lite", ["test.jsonl", "test6.jsonl"]
+    ) == (
+        "json",
+        [
+            "hf://datasets/livecodebench/code_generation_lite/test.jsonl",
+            "hf://datasets/livecodebench/code_generation_lite/test6.jsonl",
+        ],
+    )
+    assert resolve_data_files(str(tmp_path), ["a.parquet"]) == (
+        "parquet",
+        [str(tmp_path / "a.parquet")],
+    )
+    with pytest.raises(ValueError, match="several formats"):
+        resolve_data_files("x/y", ["a.jsonl", "b.parquet"])
+    with pytest.raises(ConfigError, match=r"benchmarks\[0\].data.data_files: needs hf"):
+        _lcb('path = "x", data_files = ["test.jsonl"]')
+    with pytest.raises(ValueError, match="source 's': data_files needs hf"):
+        SourceSpec(name="s", domain="code", path="x", data_files=["test.jsonl"])
 
 
 def test_livecodebench_prefix_depends_on_the_test_type():

@@ -1,12 +1,15 @@
-"""Scoring through the engine's verifiers: math against the mock's known correct rate, GPQA with
-per-sample shuffles (uniform correct letter; a model that always answers D scores about 25%;
-the letter is the final answer's, never one from the reasoning), LiveCodeBench in the Docker
-sandbox with per-test time limits."""
+"""Scoring through the engine's verifiers against the mock teacher's known correct rate (math,
+GPQA, LiveCodeBench in the Docker sandbox), GPQA's per-sample shuffles (uniform correct letter;
+a model that always answers D scores about 25%; the letter is the final answer's, never one
+from the reasoning), and LiveCodeBench's per-test time limits. Behaviours the mock does not
+script (always D, a letter planted in the reasoning, an endless loop) come from a scripted
+model server (tests/engine/eval/answering.py)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +19,9 @@ from engine.eval.prepare import load_questions
 from engine.eval.results import compute_results, read_samples
 from engine.eval.runner import EvalRun
 from engine.eval.suite import load_suite
+from engine.testing.answer_key import AnswerKey, rows_of
+from engine.testing.options import MockOptions
+from engine.testing.replies import Composer
 from tests.engine.eval.answering import answering_server, options
 from tests.engine.eval.suites import benchmark_table, math_rows, write_jsonl, write_suite
 from tests.helpers import DATA, require_docker
@@ -23,7 +29,7 @@ from verifiers.mcq import shuffle_choices
 
 GPQA = DATA / "eval" / "gpqa_diamond.jsonl"
 LCB = DATA / "eval" / "lcb_code_generation_lite.jsonl"
-SOLUTIONS = json.loads((DATA / "eval" / "lcb_solutions.json").read_text())
+LCB_ROWS = [json.loads(line) for line in LCB.read_text().splitlines()]
 GPQA_PROMPT = (
     "Return your final response within \\boxed{} and only include the letter choice "
     "(A, B, C, or D) as your final response.\nProblem: {problem}\nAnswer:"
@@ -61,6 +67,33 @@ async def test_math_accuracy_equals_the_mocks_correct_rate(tmp_path, rate):
 
 def _gpqa_bench(n: int) -> str:
     return benchmark_table("gpqa", "mcq", n, {"layout": "gpqa", "path": str(GPQA)}, GPQA_PROMPT)
+
+
+def _assert_the_mocks_choices(out: Path, name: str, rate: float) -> list:
+    """Each sample passed exactly when the mock chose to answer it correctly (its choice is
+    deterministic in prompt and seed), and the share of those is the rate within sampling
+    error; returns the samples."""
+    questions = load_questions(name, out / name)
+    composer = Composer(MockOptions(correct_rate=rate), AnswerKey(rows_of(questions)))
+    samples = read_samples(out / name, name)
+    for sample in samples:
+        prompt = "\n".join(m.content for m in sample.messages)
+        outcome = composer.reply(prompt, sample.seed).outcome
+        assert outcome in ("correct", "wrong"), (outcome, prompt)  # the key found every one
+        assert sample.verdict.passed == (outcome == "correct"), (outcome, sample.verdict)
+    passed = sum(s.verdict.passed for s in samples) / len(samples)
+    assert abs(passed - rate) < 4 * math.sqrt(rate * (1 - rate) / len(samples)), passed
+    return samples
+
+
+async def test_gpqa_accuracy_equals_the_mocks_correct_rate(tmp_path):
+    rate, n = 0.6, 40
+    out, result = await _evaluate(tmp_path, _gpqa_bench(n), mock=f"correct_rate = {rate}")
+    samples = _assert_the_mocks_choices(out, "gpqa", rate)
+    assert len(samples) == result.scored == 12 * n and not result.unscored
+    assert abs(result.avg.mean - rate) < 4 * math.sqrt(rate * (1 - rate) / len(samples))
+    assert result.pass_at_k[0] == pytest.approx(result.avg.mean) and result.maj is not None
+    assert set(result.letters["chosen"]) == set("ABCD")  # right letters are shuffled, as wrong
 
 
 async def test_gpqa_shuffle_is_uniform_and_always_d_scores_a_quarter(tmp_path):
@@ -112,40 +145,64 @@ async def test_gpqa_letter_comes_from_the_final_answer_not_the_reasoning(tmp_pat
     assert (right_answer.avg.mean, right_answer.maj) == (1.0, 1.0)
 
 
-def _program(prompt: str, seed: int) -> str:
-    """The reference program of the problem asked, for even seeds; a wrong one or an endless
-    loop for odd ones."""
-    qid = next(q for q in SOLUTIONS if f"[{q}]" in prompt or _title(q) in prompt)
-    if seed % 2 == 0:
-        code = SOLUTIONS[qid]
-    elif seed % 4 == 1:
-        code = "print('wrong')\n"
-    else:
+@pytest.mark.docker
+async def test_livecodebench_accuracy_equals_the_mocks_correct_rate(tmp_path):
+    """The fixture ships a reference program per problem (``solution``), stdin and call-based:
+    the mock writes it at the correct rate, else a broken one, and the Docker sandbox judges
+    every sample (call-based ones by calling the function, a process per test)."""
+    require_docker()
+    rate, n = 0.5, 16
+    data = {"layout": "livecodebench", "path": str(LCB)}
+    bench = benchmark_table("lcb", "code", n, data, "{problem}")
+    extra = '[verify.code]\nsandbox = "docker"'
+    out, result = await _evaluate(tmp_path, bench, mock=f"correct_rate = {rate}", extra=extra)
+    questions = load_questions("lcb", out / "lcb")
+    assert all(q.metadata["solution"] for q in questions)  # the layout kept the programs
+    assert [q.metadata["test_type"] for q in questions] == ["stdin"] * 3 + ["call"] * 3
+    samples = _assert_the_mocks_choices(out, "lcb", rate)
+    assert len(samples) == result.scored == 6 * n and not result.unscored
+    kinds = {q.id: q.metadata["test_type"] for q in questions}
+    passed = Counter(kinds[s.question_id] for s in samples if s.verdict.passed)
+    assert passed["stdin"] and passed["call"]  # both kinds of test pass the reference program
+    statuses = Counter(s.verdict.status for s in samples)
+    assert set(statuses) <= {"passed", "wrong_answer", "runtime_error", "compile_error"}
+    assert list(result.difficulty) == ["easy", "medium", "hard"]
+
+
+def _big_or_endless(prompt: str, seed: int) -> str:
+    """For even seeds the problem's reference program after taking 700 MiB, more than the
+    sandbox's default 512 MiB; for odd seeds an endless loop."""
+    code = next(row["solution"] for row in LCB_ROWS if row["question_content"] in prompt)
+    code = f"block = bytes(700 << 20)\n{code}"
+    if seed % 2:
         code = "while True:\n    pass\n"
     return f"<think>Let me write it.</think>\n```python\n{code}```"
 
 
-_TITLES = {json.loads(line)["question_id"]: json.loads(line)["question_content"]
-           for line in LCB.read_text().splitlines()}  # fmt: skip
-
-
-def _title(qid: str) -> str:
-    return _TITLES[qid]
+async def _limits_run(tmp_path: Path, limits: str) -> tuple[Counter, list[str]]:
+    """(statuses by seed parity, failure details) of 4 samples of one stdin problem."""
+    data = {"layout": "livecodebench", "path": str(LCB), "limit": 1}
+    bench = benchmark_table("lcb", "code", 4, data, "{problem}")
+    extra = f'[verify.code]\nsandbox = "docker"\n{limits}'
+    async with answering_server(_big_or_endless) as url:
+        out, result = await _evaluate(tmp_path, bench, url, extra=extra)
+    samples = read_samples(out / "lcb", "lcb")
+    assert len(samples) == result.scored == 4 and not result.unscored
+    statuses = Counter((s.seed % 2, s.verdict.status) for s in samples)
+    return statuses, [s.verdict.detail for s in samples if not s.verdict.passed]
 
 
 @pytest.mark.docker
-async def test_livecodebench_stdin_problems_run_in_the_docker_sandbox(tmp_path):
+async def test_verify_code_limits_reach_the_sandbox_per_test(tmp_path):
+    """``[verify.code] time_s / memory_mb`` are each test's limits: 700 MiB passes under 1024
+    and fails under the default 512; the endless loop stops at the CPU limit given (or at its
+    wall time, twice that plus one, on a loaded machine)."""
     require_docker()
-    data = {"layout": "livecodebench", "path": str(LCB), "limit": 3}  # the stdin problems
-    bench = benchmark_table("lcb", "code", 8, data, "{problem}")
-    extra = '[verify.code]\nsandbox = "docker"'
-    async with answering_server(_program) as url:
-        out, result = await _evaluate(tmp_path, bench, url, extra=extra)
-    samples = read_samples(out / "lcb", "lcb")
-    statuses = Counter((s.seed % 2 == 0, s.verdict.status) for s in samples)
-    # seeds alternate: question seed + index, so each question has 4 even-seed samples
-    assert statuses[(True, "passed")] == 12, statuses
-    assert statuses[(False, "wrong_answer")] + statuses[(False, "timeout")] == 12, statuses
-    assert statuses[(False, "timeout")] > 0  # the endless loop met the per-test time limit
-    assert result.avg.mean == 0.5 and not result.unscored
-    assert list(result.difficulty) == ["easy", "medium", "hard"]
+    # seeds are question seed + index: two even and two odd of the four
+    statuses, details = await _limits_run(tmp_path / "a", "time_s = 0.5\nmemory_mb = 1024")
+    assert statuses == {(0, "passed"): 2, (1, "timeout"): 2}, statuses
+    assert all(re.search(r"(CPU time limit of 0.5 s|wall time limit of 2 s) exceeded", detail)
+               for detail in details), details  # fmt: skip
+    statuses, details = await _limits_run(tmp_path / "b", "time_s = 0.5")
+    assert statuses == {(0, "memory_limit"): 2, (1, "timeout"): 2}, statuses
+    assert sum("memory limit of 512 MiB exceeded" in detail for detail in details) == 2, details

@@ -71,6 +71,14 @@ def test_majority_groups_answers_by_math_equivalence():
     assert stats.majority(["7", "8", "8", "7"], _math_same) == (0, 2)  # tie: first group formed
     assert stats.majority([None, None], _math_same) == (None, 0)
     assert not _math_same("2", "3") and _math_same("\\sqrt{4}", "2")
+    asked = []
+
+    def counted(a: str, b: str) -> bool:
+        asked.append((a, b))
+        return _math_same(a, b)
+
+    assert stats.majority(["5", "5", "6", "5", "6"], counted) == (0, 3)
+    assert asked == [("6", "5"), ("6", "5")]  # equal strings join their group unasked
 
 
 def test_paired_bootstrap_finds_real_differences_and_not_noise():

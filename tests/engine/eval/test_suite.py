@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from engine.decont import Decontaminator
@@ -10,7 +12,7 @@ from engine.eval import benchmark_sources, load_suite
 from engine.eval.suite import GpqaData, LiveCodeBenchData, parse_suite
 from engine.records import Question
 from engine.specs import DecontSpec
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, mock_process, run_cli
 
 OT3 = REPO / "configs" / "eval" / "ot3.toml"
 DEMO = REPO / "configs" / "eval" / "demo.toml"
@@ -37,13 +39,19 @@ def test_ot3_suite_has_the_evalchemy_settings():
     lcb = suite.benchmark("livecodebench")
     assert isinstance(lcb.data, LiveCodeBenchData) and lcb.verifier == "code"
     assert lcb.data.stdin_prefix.startswith("Generate an executable Python function")
+    assert (lcb.data.hf, lcb.data.data_files) == (
+        "livecodebench/code_generation_lite",
+        ["test.jsonl", "test2.jsonl"],  # release_v2, read without the repo's loading script
+    )
     assert suite.benchmark("math500").data.difficulty == "level"
+    assert (suite.verify.code.time_s, suite.verify.code.memory_mb) == (6.0, 1024)  # LCB's 6 s
 
 
 def test_demo_suite_runs_against_the_mock():
     suite = load_suite(DEMO)
     assert suite.mock_teacher is not None and suite.mock_teacher.answer_key
     assert all(b.data.path and (REPO / b.data.path).exists() for b in suite.benchmarks)
+    assert all(b.prompt.user == EVALCHEMY_MATH for b in suite.benchmarks)  # OT3's own prompt
 
 
 BASE = """
@@ -107,6 +115,21 @@ def test_semantic_errors_are_named(table, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("time_s = 0", "t.toml: verify.code.time_s: must be greater than 0"),
+        ("time_s = 'long'", "t.toml: verify.code.time_s: expected float | null, got str"),
+        ("memory_mb = 4096", "t.toml: verify.code.memory_mb: must be at most 2048"),
+        ("memory_mb = 1.5", "t.toml: verify.code.memory_mb: expected int | null, got float"),
+    ],
+)
+def test_code_limits_are_typed_and_bounded(line, message):
+    with pytest.raises(ConfigError) as error:
+        parse_suite(BASE + f"[verify.code]\n{line}\n", "t.toml")
+    assert message in str(error.value)
+
+
 def test_bad_verifier_is_named():
     with pytest.raises(ConfigError, match=r"t.toml: benchmarks\[0\].verifier: invalid enum value"):
         parse_suite(BASE.replace('"math"', '"maths"'), "t.toml")
@@ -152,3 +175,24 @@ def test_benchmark_sources_feed_decontamination(tmp_path):
     ot3 = benchmark_sources(OT3)  # loads without a model: decont needs only the data
     assert [s.hf for s in ot3][-1] == "livecodebench/code_generation_lite"
     assert ot3[-1].fields.problem == "question_content"
+
+
+def test_a_model_named_on_the_command_line_replaces_the_suites_mock(tmp_path):
+    """--base-url names the model under test: the demo suite's [mock_teacher] (60% correct) is
+    not started; the given server (its own mock, 100% correct on the same key) answers."""
+    keys = [
+        REPO / "configs/eval/data/demo_math500.jsonl",
+        REPO / "configs/eval/data/demo_aime.jsonl",
+    ]
+    key = tmp_path / "key.jsonl"
+    key.write_text("".join(p.read_text() for p in keys))
+    with mock_process("--answer-key", str(key), "--correct-rate", "1.0") as url:
+        out = tmp_path / "out"
+        result = run_cli(
+            "eval", "--suite", str(DEMO), "--base-url", url, "--model", "served", "--out",
+            str(out), "--quiet",
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert all(b["avg"]["mean"] == 1.0 for b in results["benchmarks"])
+    assert results["model"]["base_url"] == url and results["model"]["model"] == "served"

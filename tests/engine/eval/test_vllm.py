@@ -1,5 +1,6 @@
-"""End to end against a real vLLM server on the tiny random model, started by ``--serve`` with
-the server command of the project's vLLM venv. The model's answers are noise (scores near
+"""End to end against real vLLM on the tiny random model: a server started by ``--serve`` with
+the server command of the project's vLLM venv, and the in-process backend (``--backend vllm``),
+which loads the model once for the whole suite. The model's answers are noise (scores near
 zero), but n, per-sample seeds, truncation, kill -9 and resume, and the server's stop are real.
 """
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 
 import pytest
 
@@ -17,13 +19,14 @@ from tests.engine.eval.suites import (
     write_jsonl,
     write_suite,
 )
-from tests.helpers import kill_when, read_samples, records, run_cli
+from tests.helpers import REPO, kill_when, read_samples, records, run_cli
 from tests.vllm_support.harness import (
     CPU_ENGINE_ARGS,
     MODEL,
     PYTHON,
     require_vllm_env,
     server_flags,
+    venv_environ,
 )
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -66,3 +69,36 @@ def test_eval_against_a_served_vllm_checkpoint_resumes_after_kill_9(tmp_path):
     )
     assert bench_result["truncation_rate"] > 0  # 24 tokens of a random model rarely stop
     assert results["checkpoint"] == str(MODEL)
+
+
+def test_inprocess_vllm_loads_the_model_once_for_the_whole_suite(tmp_path):
+    """Two benchmarks through ``--backend vllm``: one backend started for the suite and passed
+    to each benchmark's Job, so vLLM logs one weight load (it logs one per engine it builds)."""
+    require_vllm_env()
+    benchmarks = []
+    for name, start in (("a", 0), ("b", 100)):
+        data = write_jsonl(tmp_path / f"{name}.jsonl", math_rows(8, start))
+        benchmarks.append(
+            benchmark_table(name, "math", N, {"path": str(data), "fields": {"id": "id"}})
+        )
+    engine_args = ", ".join(f"{k} = {json.dumps(v)}" for k, v in CPU_ENGINE_ARGS.items())
+    out = tmp_path / "out"
+    suite = write_suite(tmp_path / "s.toml", out, benchmarks, mock=None,
+                        model=f"max_in_flight = 8\nengine_args = {{ {engine_args} }}")  # fmt: skip
+    suite.write_text(suite.read_text().replace("max_tokens = 1024", f"max_tokens = {MAX_TOKENS}"))
+    command = [str(PYTHON), "-m", "engine", "eval", "--suite", str(suite), "--backend", "vllm",
+               "--model", str(MODEL), "--quiet"]  # fmt: skip
+    env = venv_environ() | {"VLLM_LOGGING_LEVEL": "INFO"}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    assert log.count("Loading weights took") == 1, log[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    assert [b["name"] for b in results["benchmarks"]] == ["a", "b"]
+    for name in ("a", "b"):
+        samples = read_samples(out / name)
+        assert len({(s.question_id, s.sample_index) for s in samples}) == len(samples) == 8 * N
+        assert all(s.teacher.backend == "vllm" and s.teacher.model == str(MODEL) for s in samples)
+        assert all(
+            s.verdict is not None and s.usage.completion_tokens <= MAX_TOKENS for s in samples
+        )

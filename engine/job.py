@@ -23,7 +23,7 @@ from engine.exits import Exit, run_failure
 from engine.funnel import Funnel
 from engine.metrics import Metrics
 from engine.pipeline import Pipeline, Stage
-from engine.records import Question
+from engine.records import ModelUsage, Question
 from engine.specs import SelectSpec
 from engine.stages.exclusions import Exclusions
 from engine.stages.plan import stream_scope
@@ -212,7 +212,11 @@ class Job:
             self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
         finished = self.complete and not self.stopped
         self.metrics.state = "failed" if self.failure else "finished" if finished else "interrupted"
-        self.output.write_manifest(self.metrics.state, self.funnel.as_dict())
+        assert self.output.manifest is not None
+        usage = dict(self.output.manifest.usage)  # of earlier runs: only this writes it
+        for model, used in self.metrics.usage.items():
+            usage[model] = usage.get(model, ModelUsage()) + used
+        self.output.write_manifest(self.metrics.state, self.funnel.as_dict(), usage=usage)
 
     async def _count_questions(self) -> None:
         """Total for progress and ETA: counted in a thread from local sources (not the hub)."""

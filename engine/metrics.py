@@ -11,6 +11,7 @@ from typing import NamedTuple
 import msgspec
 
 from engine.looplag import LoopLag, LoopLagStats
+from engine.records import ModelUsage
 
 
 class Snapshot(msgspec.Struct):
@@ -98,6 +99,7 @@ class Metrics:
         self.failures: Counter[str] = Counter()
         self.prices: dict[str, tuple[float, float]] = {}  # model -> USD per 1M (input, output)
         self.cost_usd = 0.0
+        self.usage: defaultdict[str, ModelUsage] = defaultdict(ModelUsage)  # by model
         self.request_seconds = histograms(LATENCY_EDGES)  # by model
         self.question_seconds = Histogram(LATENCY_EDGES)  # first request to last sample written
         self.completion_tokens_by_domain = histograms(TOKEN_EDGES)
@@ -117,8 +119,13 @@ class Metrics:
         """Tokens of one reply, and what they cost at the model's price (when one is set)."""
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
+        usage = self.usage[model]
+        usage.prompt_tokens += prompt_tokens
+        usage.completion_tokens += completion_tokens
         if (price := self.prices.get(model)) is not None:
-            self.cost_usd += (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+            cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+            self.cost_usd += cost
+            usage.cost_usd += cost
 
     def pass_rates(self) -> dict[str, float]:
         """Passed over verified (infra_error excluded) per domain."""

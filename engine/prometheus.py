@@ -56,10 +56,17 @@ class JobCollector:
                 "Completion tokens reported by the backends",
                 m.completion_tokens,
             ),
-            ("cost_usd", "Cost of the tokens at the recipe's prices, US dollars", m.cost_usd),
         )
         for name, help, value in counters:
             yield CounterMetricFamily(PREFIX + name, help, value=value)
+        cost = CounterMetricFamily(
+            PREFIX + "cost_usd",
+            "Cost of the tokens at the recipe's prices, US dollars, by model",
+            labels=["model"],
+        )
+        for model, usage in sorted(m.usage.items()):
+            cost.add_metric([model], usage.cost_usd)
+        yield cost
         verdicts = CounterMetricFamily(
             PREFIX + "verdicts", "Verdicts by domain and status", labels=["domain", "status"]
         )

@@ -33,6 +33,14 @@ def _summary(job: jobs.Job) -> str:
         f"output {job.output.directory}: {job.output.samples.records} records in "
         f"{job.output.samples.shard_count} shards",
     ]
+    used = job.metrics.usage
+    lines.append(
+        f"cost ${s.cost_usd:.4f}"
+        + "".join(
+            f"  {model}: {u.prompt_tokens} in, {u.completion_tokens} out, ${u.cost_usd:.4f}"
+            for model, u in sorted(used.items())
+        )
+    )
     if s.pass_rate is not None:
         lines.append(f"pass rate {100 * s.pass_rate:.1f}% ({s.passed}/{s.verified} verified)")
     lines.append("funnel (all runs for samples, this run before sampling):")

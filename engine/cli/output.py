@@ -54,6 +54,14 @@ def status_text(status: Status) -> str:
     lines.append(f"  by domain:  {_counts(status.domains) or '-'}")
     lines.append(f"  by verdict: {_counts(status.verdicts) or '-'}")
     lines.append(f"  failures:   {_counts(status.failures) or 'none'}")
+    cost = sum(usage.cost_usd for usage in status.usage.values())
+    lines.append(
+        f"  cost:       ${cost:.4f}"
+        + "".join(
+            f", {model} ${u.cost_usd:.4f} ({u.prompt_tokens} in, {u.completion_tokens} out)"
+            for model, u in sorted(status.usage.items())
+        )
+    )
     for name, summary in status.streams.items():
         lines.append(
             f"{name}: {summary.records} records, {summary.questions} questions, "

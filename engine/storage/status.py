@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 
 from engine.errors import ConfigError
-from engine.records import JobState, Manifest
+from engine.records import JobState, Manifest, ModelUsage
 from engine.storage import shards
 from engine.storage.lock import WHOLE, Holder, read_holder
 from engine.storage.outcomes import Outcome
@@ -41,6 +41,7 @@ class Status(msgspec.Struct):
     domains: dict[str, int]
     verdicts: dict[str, int]  # verdict status (or "unverified") of samples with a completion
     failures: dict[str, int]  # Failure.kind of samples without one
+    usage: dict[str, ModelUsage]  # tokens and cost by model, as of the last run's end
     streams: dict[str, Summary]
 
 
@@ -115,5 +116,6 @@ def output_status(directory: Path) -> Status:
         domains=dict(domains),
         verdicts=dict(verdicts),
         failures=dict(failures),
+        usage=manifest.usage if manifest else {},
         streams=streams,
     )

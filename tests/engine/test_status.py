@@ -46,7 +46,7 @@ def status(out: Path) -> dict:
     raw = run_cli("status", str(out), "--json")
     assert text.returncode == raw.returncode == 0, text.stderr + raw.stderr
     fields = json.loads(raw.stdout)
-    head, done, domains, verdicts, failures, *streams = text.stdout.splitlines()
+    head, done, domains, verdicts, failures, cost, *streams = text.stdout.splitlines()
     assert head.startswith(f"{out}: {fields['state']} (job {fields['name']})")
     assert (f"written by {fields['holder']}" in head) == (fields["holder"] is not None)
     expected = f"samples {fields['samples']}"
@@ -57,6 +57,11 @@ def status(out: Path) -> dict:
         counts = line.partition(":")[2]
         shown = [item.rsplit(" ", 1) for item in counts.strip().split(", ") if " " in item]
         assert {name: int(count) for name, count in shown} == fields[key], line
+    total = sum(usage["cost_usd"] for usage in fields["usage"].values())
+    assert cost.startswith(f"  cost:       ${total:.4f}")
+    for model, usage in fields["usage"].items():
+        tokens = f"({usage['prompt_tokens']} in, {usage['completion_tokens']} out)"
+        assert f"{model} ${usage['cost_usd']:.4f} {tokens}" in cost
     for name, summary in fields["streams"].items():
         assert any(line.startswith(f"{name}: {summary['records']} records") for line in streams)
     return fields

@@ -94,6 +94,9 @@ class Job:
             teacher = self.teacher or build.make_backend(recipe.teacher, metrics, mock_url)
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
             await build.preflight({"teacher": teacher, "scorer": scorer})  # before writing
+            for section, backend in (("teacher", teacher), ("scorer", scorer)):
+                for replica, limiter in backend.limits().items() if backend else ():
+                    metrics.concurrency_limits[section, replica] = lambda c=limiter: c.ceiling
             stack.enter_context(self.output.lock())  # one writer per output, for the whole run
             recipe_dict = msgspec.to_builtins(recipe)
             self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)

@@ -104,12 +104,24 @@ class Metrics:
         self.question_seconds = Histogram(LATENCY_EDGES)  # first request to last sample written
         self.completion_tokens_by_domain = histograms(TOKEN_EDGES)
         self.verify_seconds = histograms(VERIFY_EDGES)  # by domain
-        self.gauges: dict[str, LiveGauge] = {}  # read at every scrape (queues, AIMD limits)
+        self._question_started: dict[str, float] = {}  # of questions being sampled
+        self.gauges: dict[str, LiveGauge] = {}  # read at every scrape (queues)
+        # (backend, replica) -> its in-flight limit now (AIMD, or steered by the server)
+        self.concurrency_limits: dict[tuple[str, str], Callable[[], float]] = {}
         self.loop_lag = LoopLag()  # measures while entered (``async with``), e.g. by the Job
 
     def gauge(self, name: str, help: str, label: str, read: Callable[[], dict[str, float]]) -> None:
         """Register a value read when /metrics is scraped, e.g. queue depths by stage."""
         self.gauges[name] = LiveGauge(help, label, read)
+
+    def question_requested(self, question_id: str) -> None:
+        """A request for the question is sent: its clock starts at the first one."""
+        self._question_started.setdefault(question_id, time.monotonic())
+
+    def question_written(self, question_id: str) -> None:
+        """The question's last sample is written: observe its time since the first request."""
+        if (started := self._question_started.pop(question_id, None)) is not None:
+            self.question_seconds.observe(time.monotonic() - started)
 
     def count_verdict(self, domain: str, status: str) -> None:
         self.verdicts[status] += 1

@@ -94,6 +94,14 @@ class JobCollector:
         yield GaugeMetricFamily(
             PREFIX + "questions", "Questions the job reads (0 until counted)", value=total or 0
         )
+        limits = GaugeMetricFamily(
+            PREFIX + "concurrency_limit",
+            "Requests a backend may have in flight now (AIMD, or steered by the server)",
+            labels=["backend", "replica"],
+        )
+        for (backend, replica), read in sorted(m.concurrency_limits.items()):
+            limits.add_metric([backend, replica], read())
+        yield limits
         for name, gauge in sorted(m.gauges.items()):
             family = GaugeMetricFamily(PREFIX + name, gauge.help, labels=[gauge.label])
             for value_label, value in sorted(gauge.read().items()):

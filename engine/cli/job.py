@@ -61,7 +61,9 @@ def recipe_overrides(args: argparse.Namespace) -> list[str]:
     return sets
 
 
-def add_override_options(p: argparse.ArgumentParser) -> None:
+def add_override_options(
+    p: argparse.ArgumentParser, limit_help: str = "read at most N questions"
+) -> None:
     p.add_argument(
         "--set",
         action="append",
@@ -70,7 +72,7 @@ def add_override_options(p: argparse.ArgumentParser) -> None:
         help="override a recipe value, typed and checked like the file "
         "(repeatable), e.g. --set sampling.n=4 --set teacher.base_url=http://h:8000/v1",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="read at most N questions")
+    p.add_argument("--limit", type=int, metavar="N", help=limit_help)
     p.add_argument("--output", metavar="DIR", help="write to DIR instead of [output] dir")
 
 

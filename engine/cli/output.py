@@ -129,12 +129,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("cat", help="stream the records of an output directory as JSON lines")
-    p.add_argument("outdir")
+    p.add_argument("outdir", help="the output directory of a job")
     p.add_argument("--name", default=None, help="only shards of this job name")
     p.add_argument("--skip-damaged", action="store_true", help=skip)
     p.set_defaults(handler=cmd_cat)
 
     p = sub.add_parser("verify", help="read every byte of an output: exit 0 clean, 1 damaged")
-    p.add_argument("outdir")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("outdir", help="the output directory of a job")
+    p.add_argument("--json", action="store_true", help="the report as one JSON object")
     p.set_defaults(handler=cmd_verify)

@@ -69,8 +69,8 @@ def add_override_options(
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a recipe value, typed and checked like the file "
-        "(repeatable), e.g. --set sampling.n=4 --set teacher.base_url=http://h:8000/v1",
+        help="override a value of the recipe (or suite), typed and checked like the file "
+        "(repeatable), e.g. --set sampling.max_tokens=4096 --set output.shard_records=500",
     )
     p.add_argument("--limit", type=int, metavar="N", help=limit_help)
     p.add_argument("--output", metavar="DIR", help="write to DIR instead of [output] dir")

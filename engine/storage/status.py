@@ -16,7 +16,7 @@ from engine.storage import shards
 from engine.storage.lock import WHOLE, Holder, read_holder
 from engine.storage.outcomes import Outcome
 from engine.storage.reader import Summary, summarize
-from sandbox.docker import _process_exists as process_exists  # one liveness check, not two
+from sandbox.docker import process_exists
 
 FAILED = "failed:"
 

@@ -24,7 +24,7 @@ from engine.exits import Exit, run_failure
 from engine.funnel import Funnel
 from engine.metrics import Metrics
 from engine.pipeline import Pipeline, Stage
-from engine.records import Question
+from engine.records import ModelUsage, Question
 from engine.specs import SelectSpec
 from engine.stages.exclusions import Exclusions
 from engine.stages.plan import stream_scope
@@ -110,6 +110,9 @@ class Job:
             teacher = self.teacher or build.make_backend(recipe.teacher, metrics, mock_url)
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
             await build.preflight({"teacher": teacher, "scorer": scorer})  # before writing
+            for section, backend in (("teacher", teacher), ("scorer", scorer)):
+                for replica, limiter in backend.limits().items() if backend else ():
+                    metrics.concurrency_limits[section, replica] = lambda c=limiter: c.ceiling
             stack.enter_context(self.output.lock())  # one writer per output (or partition)
             recipe_dict = msgspec.to_builtins(recipe)
             self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)
@@ -144,8 +147,6 @@ class Job:
     def _exit_code(self) -> int:
         if self.forced:
             return Exit.FORCED
-        if not self.stopped:
-            self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
         return Exit.FAILED if self.failure else Exit.OK
 
     def _read(self) -> build.QuestionStream:
@@ -257,17 +258,24 @@ class Job:
             outcome = Outcome.parse(text)
             sampled.count("sample", outcome.domain, outcome.label, count)
         self._funnels.append(sampled)
+        if not self.stopped:
+            self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
         finished = self.complete and not self.stopped
-        self.metrics.state = "finished" if finished else "interrupted"
-        self.output.write_manifest(self.metrics.state, self.funnel.as_dict())
+        self.metrics.state = "failed" if self.failure else "finished" if finished else "interrupted"
+        assert self.output.manifest is not None
+        usage = dict(self.output.manifest.usage)  # of earlier runs: only this writes it
+        for model, used in self.metrics.usage.items():
+            usage[model] = usage.get(model, ModelUsage()) + used
+        self.output.write_manifest(self.metrics.state, self.funnel.as_dict(), usage=usage)
 
     async def _count_questions(self) -> None:
         """Total for progress and ETA: counted in a thread from local sources (not the hub)."""
         if any(spec.hf for spec in self.recipe.sources):
-            self.metrics.questions_total = self.recipe.limits.max_questions or None
-            return
-        stream = build.QuestionStream(self.recipe, self.partition)
-        self.metrics.questions_total = await asyncio.to_thread(stream.count)
+            total = self.recipe.limits.max_questions or None
+        else:
+            total = await asyncio.to_thread(build.QuestionStream(self.recipe, self.partition).count)
+        self.metrics.questions_total = total
+        self.output.write_manifest("running", questions_total=total)  # for `status`
 
 
 def install_signal_handlers(job: Job) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from engine.errors import ConfigError
-from engine.records import Failure, JobState, Manifest
+from engine.records import Failure, JobState, Manifest, ModelUsage
 from engine.specs import OutputSpec
 from engine.storage import shards, verified
 from engine.storage.lock import OutputLock, exclusive
@@ -228,6 +228,13 @@ class OutputDir:
             self._open_manifest(recipe, recipe_hash, allow_change)
             if self.partitions is not None:
                 _write_json(self.manifest_path, self.manifest)
+        if self.partitions is not None and self.manifest is not None:  # its own runs' usage
+            own = self._read_json(self._state_path)
+            self.manifest = msgspec.structs.replace(
+                self.manifest,
+                usage=own.usage if own else {},
+                questions_total=own.questions_total if own else None,
+            )
         self.samples.recover()
         verified.compact(self.directory, verified.load(self.directory))
         self.write_manifest("running")
@@ -301,12 +308,16 @@ class OutputDir:
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise RecipeChanged(f"{path}: unreadable manifest: {e}") from None
 
-    def write_manifest(self, state: JobState, funnel: dict[str, Any] | None = None) -> None:
-        """Atomically replace the manifest (write, fsync, rename); a partition replaces its own
+    def write_manifest(
+        self, state: JobState, funnel: dict[str, Any] | None = None, **fields: Any
+    ) -> None:
+        """Atomically replace the manifest (write, fsync, rename); ``fields``: other Manifest
+        fields to set (e.g. ``questions_total``), the rest kept. A partition replaces its own
         and folds every partition's into ``manifest.json``."""
         assert self.manifest is not None
         self.manifest = msgspec.structs.replace(
             self.manifest,
+            **fields,
             state=state,
             updated=time.time(),
             records=self.samples.records,
@@ -342,8 +353,12 @@ def merged(directory: Path, mine: Manifest) -> Manifest:
     order: tuple[JobState, ...] = ("failed", "running", "interrupted", "finished")
     state = next(s for s in order if s in kinds)
     outcomes: Counter[str] = Counter()
+    usage: dict[str, ModelUsage] = {}
     for part in parts:
         outcomes.update(part.outcomes if part else {})
+        for model, used in (part.usage if part else {}).items():
+            usage[model] = usage.get(model, ModelUsage()) + used
+    totals = [part.questions_total if part else None for part in parts]
     return msgspec.structs.replace(
         mine,
         state=state,
@@ -352,6 +367,8 @@ def merged(directory: Path, mine: Manifest) -> Manifest:
         outcomes=dict(outcomes),
         funnel={},
         created=min(part.created for part in parts if part),
+        usage=usage,
+        questions_total=None if None in totals else sum(totals),  # type: ignore[arg-type]
     )
 
 

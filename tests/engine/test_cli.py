@@ -36,7 +36,7 @@ def test_demo_runs_offline_and_reports_the_configured_pass_rate(tmp_path):
     )
 
     status = run_cli("status", str(tmp_path / "out"), "--json")
-    summary = json.loads(status.stdout)["demo"]
+    summary = json.loads(status.stdout)["streams"]["demo"]
     assert summary["records"] == 160 and summary["questions"] == 40 and summary["open_parts"] == 0
     assert summary["outcomes"]["math:passed"] == round(rate * 160)
 

@@ -284,7 +284,7 @@ async def test_failed_samples_are_asked_again_until_they_succeed(
     assert all(s.failure is None and s.verdict is not None for s in samples)
     assert all([h.kind for h in s.history] == ["server_error"] * 2 for s in samples)
     assert set(raw_keys(out).values()) == {3}  # shards are append-only: 3 records per pair
-    status = json.loads(run_cli("status", str(out), "--json").stdout)["t"]
+    status = json.loads(run_cli("status", str(out), "--json").stdout)["streams"]["t"]
     assert status["records"] == 40 and status["superseded"] == 80
     assert sum(status["outcomes"].values()) == 40
     assert not [o for o in status["outcomes"] if "failed" in o]

@@ -61,15 +61,18 @@ def test_partitions_select_the_same_top_n_as_one_process_once(tmp_path):
         config = partition_recipe(tmp_path, url, questions, parts, **curation(url))
 
         first = sbatch_task(config, 0, 3)
-        [barrier] = _wait_for(lambda: list(parts.glob("t_barrier-*/curated-0")), first)
-        status = run_cli("status", str(parts))
-        assert "waiting for the curation of partition(s) 1, 2" in status.stdout, status.stdout
-        assert first.poll() is None  # it waits for the others' curation
-        scored = lambda: worker_records(parts, 2, "t_scored") >= 3  # noqa: E731  mid-curation
-        kill_when(lambda: sbatch_task(config, 2, 3), scored)
-        others = [sbatch_task(config, i, 3) for i in (1, 2)]
-        for task in [first, *others]:
-            finished(task)
+        try:
+            [barrier] = _wait_for(lambda: list(parts.glob("t_barrier-*/curated-0")), first)
+            status = run_cli("status", str(parts))
+            assert "waiting for the curation of partition(s) 1, 2" in status.stdout, status.stdout
+            assert first.poll() is None  # it waits for the others' curation
+            scored = lambda: worker_records(parts, 2, "t_scored") >= 3  # noqa: E731  mid-curation
+            kill_when(lambda: sbatch_task(config, 2, 3), scored)
+            others = [sbatch_task(config, i, 3) for i in (1, 2)]
+            for task in [first, *others]:
+                finished(task)
+        finally:
+            first.kill()  # a failed check must not leave it waiting at the barrier
         assert "passed" in run_cli("status", str(parts)).stdout
 
         path, chosen = selection_of(parts)

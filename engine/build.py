@@ -14,6 +14,7 @@ from engine.backends.base import Backend
 from engine.config import Recipe
 from engine.decont import Decontaminator
 from engine.dedup import Dedup
+from engine.distributed.partition import Partition
 from engine.errors import ConfigError, TeacherUnavailable
 from engine.funnel import Funnel
 from engine.metrics import Metrics
@@ -40,22 +41,34 @@ class QuestionStream:
 
     Each id is one question per job: a later row with a taken id, and a bad row its source
     skips, come through as ``Rejected`` (for the filter stage to write as exclusions), just
-    before the next question; they count toward no quota or limit."""
+    before the next question; they count toward no quota or limit.
 
-    def __init__(self, recipe: Recipe):
+    A ``partition`` reads the whole stream (so ids, quotas and the cap mean what they mean in
+    one process) and yields only its share of questions and rejected rows."""
+
+    def __init__(self, recipe: Recipe, partition: Partition | None = None):
         self.recipe = recipe
+        self.partition = partition
         self.funnel = Funnel()
 
     def __iter__(self) -> Iterator[Question | Rejected]:
-        recipe, intake = self.recipe, Intake()
+        recipe, intake, partition = self.recipe, Intake(), self.partition
         sources = [Source(spec, intake) for spec in recipe.sources]
         if recipe.mix is not None:
             stream: Iterator[Question] = iter(Mixer(recipe.mix, sources))
         else:
             stream = itertools.chain.from_iterable(sources)
-        for question in itertools.islice(stream, recipe.limits.max_questions or None):
+        for item in self._all(stream, intake):
+            question = item if isinstance(item, Question) else item.question
+            if partition is not None and not partition.owns(question):
+                continue
+            if item is question:
+                self.funnel.count("read", question.domain, question.source)
+            yield item
+
+    def _all(self, stream: Iterator[Question], intake: Intake) -> Iterator[Question | Rejected]:
+        for question in itertools.islice(stream, self.recipe.limits.max_questions or None):
             yield from intake.drain()
-            self.funnel.count("read", question.domain, question.source)
             yield question
         yield from intake.drain()
 
@@ -65,14 +78,15 @@ class QuestionStream:
 
     def count(self) -> int:
         """How many questions iterating yields, from the local files' row counts: each domain
-        gives its sources' total up to its mixing quota."""
+        gives its sources' total up to its mixing quota (a partition: its expected share)."""
         recipe = self.recipe
         per_domain: Counter[str] = Counter()
         for spec in recipe.sources:
             per_domain[spec.domain] += Source(spec).count()
         quotas = recipe.mix.quotas if recipe.mix is not None else {}
         total = sum(min(count, quotas.get(domain, count)) for domain, count in per_domain.items())
-        return min(total, recipe.limits.max_questions or total)
+        total = min(total, recipe.limits.max_questions or total)
+        return total if self.partition is None else -(-total // self.partition.count)
 
 
 def check(recipe: Recipe, name: str) -> None:

@@ -18,6 +18,7 @@ import msgspec
 from engine import build
 from engine.backends.base import Backend
 from engine.config import Recipe, missing_keys
+from engine.distributed.partition import Partition
 from engine.errors import ConfigError
 from engine.exits import Exit, run_failure
 from engine.funnel import Funnel
@@ -29,6 +30,7 @@ from engine.stages.exclusions import Exclusions
 from engine.stages.plan import stream_scope
 from engine.stages.top_n import SelectTop
 from engine.stages.verify import Verifiers
+from engine.storage.barrier import Barrier, barrier_path
 from engine.storage.outcomes import Outcome
 from engine.storage.output import OutputDir
 from engine.storage.selection import load_selection, selection_path
@@ -41,12 +43,22 @@ class Job:
     Without scoring or selection: source -> filter -> plan -> generate -> verify -> write.
     With them, first curation (source -> filter -> score -> scored shards), then the top-N
     barrier (persisted selection), then sampling over the selection.
+
+    A ``partition`` runs one share of the questions (engine.distributed.partition) beside the
+    other partitions, into the same output: its shards carry the partition index as worker id,
+    and the top-N barrier waits for every partition's curation (engine.storage.barrier).
     """
 
     def __init__(
-        self, recipe: Recipe, *, allow_recipe_change: bool = False, teacher: Backend | None = None
+        self,
+        recipe: Recipe,
+        *,
+        allow_recipe_change: bool = False,
+        teacher: Backend | None = None,
+        partition: Partition | None = None,
     ):
         self.recipe = recipe
+        self.partition = partition
         self.allow_recipe_change = allow_recipe_change
         self.teacher = teacher  # started and closed by its owner (an eval shares one vLLM)
         self.metrics = Metrics()
@@ -54,7 +66,11 @@ class Job:
             if spec is not None and (spec.price_input_per_m or spec.price_output_per_m):
                 self.metrics.prices[spec.model] = (spec.price_input_per_m, spec.price_output_per_m)
         self.recipe_hash = recipe.sample_hash()
-        self.output = OutputDir(Path(recipe.output.dir), recipe.job.name, recipe.job.worker)
+        directory, name = Path(recipe.output.dir), recipe.job.name
+        if partition is None:
+            self.output = OutputDir(directory, name, recipe.job.worker)
+        else:
+            self.output = OutputDir(directory, name, partition.index, partition.count)
         self.pipeline: Pipeline | None = None
         self.signals = 0
         self.forced = False
@@ -97,7 +113,7 @@ class Job:
             for section, backend in (("teacher", teacher), ("scorer", scorer)):
                 for replica, limiter in backend.limits().items() if backend else ():
                     metrics.concurrency_limits[section, replica] = lambda c=limiter: c.ceiling
-            stack.enter_context(self.output.lock())  # one writer per output, for the whole run
+            stack.enter_context(self.output.lock())  # one writer per output (or partition)
             recipe_dict = msgspec.to_builtins(recipe)
             self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)
             exclusions = Exclusions(self.output.stream("excluded"), recipe.output)
@@ -134,7 +150,7 @@ class Job:
         return Exit.FAILED if self.failure else Exit.OK
 
     def _read(self) -> build.QuestionStream:
-        stream = build.QuestionStream(self.recipe)
+        stream = build.QuestionStream(self.recipe, self.partition)
         self._funnels.append(stream.funnel)
         return stream
 
@@ -146,27 +162,58 @@ class Job:
     async def _curate(
         self, stack: contextlib.AsyncExitStack, scorer: Backend | None, exclusions: Exclusions
     ) -> Iterable[Question] | None:
-        """Curation and the top-N barrier; the persisted selection, or None when stopped."""
-        recipe = self.recipe
+        """Curation and the top-N barrier; the persisted selection (this partition's share of
+        it), or None when stopped."""
+        recipe, partition = self.recipe, self.partition
         path = self._selection_path()
         if (selection := load_selection(path)) is not None:
-            return selection
+            return self._share(selection)
         scored_stream = self.output.stream("scored")
-        handled = scored_stream.known_ids() | exclusions.written
-        scored = RecordSink(scored_stream.writer(recipe.output))
-        if scorer is not None:
-            await self._start(stack, scorer)
-        stages = build.curation_stages(recipe, exclusions, scorer, handled, scored)
-        try:
-            await self._run(self._read(), stages, [scored, exclusions.sink])
-        finally:
-            await scored.close()
-        if self.stopped:
+        barrier = None
+        if partition is not None:
+            directory = barrier_path(self.output.directory, recipe.job.name, recipe.curation_hash())
+            barrier = Barrier(directory, partition.count)
+        if barrier is None or not barrier.curated(partition.index):
+            handled = scored_stream.known_ids() | exclusions.written
+            scored = RecordSink(scored_stream.writer(recipe.output))
+            if scorer is not None:
+                await self._start(stack, scorer)
+            stages = build.curation_stages(recipe, exclusions, scorer, handled, scored)
+            try:
+                await self._run(self._read(), stages, [scored, exclusions.sink])
+            finally:
+                await scored.close()
+            if self.stopped:
+                return None
+            if barrier is not None:
+                barrier.mark_curated(partition.index)
+        select = SelectTop(recipe.select or SelectSpec(), exclusions, path, recipe.output)
+        if barrier is None:
+            await self._select(select)
+            return load_selection(path)
+        if not await barrier.wait(self._waiting, lambda: self.stopped):
             return None
-        barrier = SelectTop(recipe.select or SelectSpec(), exclusions, path, recipe.output)
-        self._funnels.append(barrier.funnel)
-        await barrier.run(scored_stream.read(Question))
-        return load_selection(path)
+        async with barrier.selecting():
+            if (selection := load_selection(path)) is None:  # nobody selected before us
+                await self._select(select)
+                selection = load_selection(path)
+        self.metrics.state = "running"
+        return self._share(selection)
+
+    async def _select(self, select: SelectTop) -> None:
+        self._funnels.append(select.funnel)
+        await select.run(self.output.stream("scored").read(Question))
+
+    def _waiting(self, missing: list[int]) -> None:
+        parts = ", ".join(map(str, missing))
+        self.metrics.state = f"waiting for the curation of partition(s) {parts}"
+
+    def _share(self, selection: Iterable[Question] | None) -> Iterable[Question] | None:
+        """This partition's questions of the selection, in the selection's order."""
+        partition = self.partition
+        if partition is None or selection is None:
+            return selection
+        return (question for question in selection if partition.owns(question))
 
     def _selection_path(self) -> Path:
         name, curation = self.recipe.job.name, self.recipe.curation_hash()
@@ -226,7 +273,7 @@ class Job:
         if any(spec.hf for spec in self.recipe.sources):
             total = self.recipe.limits.max_questions or None
         else:
-            total = await asyncio.to_thread(build.QuestionStream(self.recipe).count)
+            total = await asyncio.to_thread(build.QuestionStream(self.recipe, self.partition).count)
         self.metrics.questions_total = total
         self.output.write_manifest("running", questions_total=total)  # for `status`
 

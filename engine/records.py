@@ -242,5 +242,6 @@ class Manifest(msgspec.Struct, omit_defaults=True):
     shards: int = 0
     outcomes: dict[str, int] = {}
     funnel: dict[str, Any] = {}
+    partitions: int = 1  # how many partitions write the output (issue 16); 1: one process
     questions_total: int | None = None  # questions the job reads, once counted (local sources)
     usage: dict[str, ModelUsage] = {}  # by model, summed over every run of the output

@@ -1,4 +1,9 @@
-"""Client-side rate limiting: RPM/TPM token buckets, AIMD concurrency, server-announced pauses."""
+"""Client-side rate limiting: RPM/TPM token buckets, AIMD concurrency, server-announced pauses.
+
+The buckets are pluggable (``use_buckets``): a partition worker under Ray leases its tokens from
+one global limiter (engine.distributed.limiter) instead of refilling a bucket of its own, so N
+workers share one RPM/TPM budget and one Retry-After pause.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,10 @@ import email.utils
 import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal, Protocol
+
+import msgspec
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -86,6 +94,85 @@ class TokenBucket:
         self.level = min(self.capacity, self.level - delta)
 
 
+Kind = Literal["requests", "tokens"]
+
+
+class Bucket(Protocol):
+    """What a request limiter needs of an RPM or TPM budget."""
+
+    capacity: float
+
+    async def take(self, amount: float) -> None: ...
+    def settle(self, delta: float) -> None: ...
+    def set_rate(self, per_minute: float) -> None: ...
+
+
+class Lease(msgspec.Struct, array_like=True):
+    """A global limiter's answer: ``granted`` units now; else try again in ``wait_s``; and how
+    long every worker is to hold new requests (a Retry-After one of them was told)."""
+
+    granted: float
+    wait_s: float = 0.0
+    pause_s: float = 0.0
+
+
+class LeasedBucket:
+    """A bucket whose units come in leases of ``batch`` from a shared budget (``lease(kind,
+    amount)``), so a request costs a round trip only once a batch. Usage above the estimate
+    is a debt paid out of the next lease; a refund stays here for the next requests."""
+
+    def __init__(
+        self,
+        kind: Kind,
+        per_minute: float,
+        lease: Callable[[Kind, float], Awaitable[Lease]],
+        batch: float,
+        on_pause: Callable[[float], None],
+    ):
+        self.kind = kind
+        self.capacity = float(per_minute)
+        self.batch = batch
+        self.level = 0.0
+        self._lease = lease
+        self._on_pause = on_pause
+        self._lock = asyncio.Lock()
+
+    async def take(self, amount: float) -> None:
+        async with self._lock:
+            need = min(amount, self.capacity)
+            while self.level < need:
+                answer = await self._lease(self.kind, max(self.batch, need - self.level))
+                if answer.pause_s > 0:
+                    self._on_pause(answer.pause_s)
+                self.level += answer.granted
+                if self.level < need:
+                    await asyncio.sleep(answer.wait_s)
+            self.level -= amount
+
+    def settle(self, delta: float) -> None:
+        self.level -= delta
+
+    def set_rate(self, per_minute: float) -> None:
+        """The global limiter keeps the rate; a server's announced limit is not per worker."""
+
+
+BucketFactory = Callable[[Kind, int, "RequestLimiter"], Bucket]
+
+
+def local_bucket(kind: Kind, per_minute: int, limiter: RequestLimiter) -> Bucket:
+    return TokenBucket(per_minute)
+
+
+_buckets: BucketFactory = local_bucket
+
+
+def use_buckets(factory: BucketFactory) -> None:
+    """Where every request limiter made in this process from now on takes its RPM and TPM
+    buckets (a Ray partition worker: from the global limiter)."""
+    global _buckets
+    _buckets = factory
+
+
 class AIMDConcurrency:
     """In-flight limit that halves on overload and grows by about one per round trip.
 
@@ -159,13 +246,17 @@ class RequestLimiter:
 
     def __init__(self, rpm: int, tpm: int, max_in_flight: int, min_in_flight: int = 1):
         self.concurrency = AIMDConcurrency(max_in_flight, min_in_flight)
-        self.requests = TokenBucket(rpm) if rpm else None
-        self.tokens = TokenBucket(tpm) if tpm else None
         self._paused_until = 0.0
+        self.on_pause: Callable[[float], None] | None = None  # tell the other workers
+        self.requests: Bucket | None = _buckets("requests", rpm, self) if rpm else None
+        self.tokens: Bucket | None = _buckets("tokens", tpm, self) if tpm else None
 
-    def pause(self, seconds: float) -> None:
-        """Hold every new request for ``seconds`` (server said so)."""
+    def pause(self, seconds: float, shared: bool = True) -> None:
+        """Hold every new request for ``seconds`` (server said so); ``shared``: tell the other
+        workers of a global limiter too."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        if shared and self.on_pause is not None:
+            self.on_pause(seconds)
 
     async def acquire(self, estimated_tokens: int) -> None:
         while (wait := self._paused_until - time.monotonic()) > 0:

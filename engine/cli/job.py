@@ -11,15 +11,20 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import build
 from engine import job as jobs
 from engine.cli.loop import run
 from engine.cli.view import add_server_options, dashboard, until_signal
 from engine.config import Recipe, load_recipe, missing_keys
+from engine.distributed.partition import Partition
 from engine.errors import UsageError
 from engine.exits import Exit
 from engine.progress import Progress
+
+if TYPE_CHECKING:
+    from engine.distributed.driver import RayJob
 
 
 def _summary(job: jobs.Job) -> str:
@@ -92,10 +97,10 @@ def _checked(args: argparse.Namespace) -> Recipe:
 
 
 @contextlib.asynccontextmanager
-async def _served(job: jobs.Job, args: argparse.Namespace) -> AsyncIterator[None]:
+async def _served(job: jobs.Job | RayJob, args: argparse.Namespace) -> AsyncIterator[None]:
     """``serve``'s dashboard for the block; a port in use is a usage error naming it."""
     try:
-        server = dashboard(job.output.directory, job.metrics, args)
+        server = dashboard(Path(job.recipe.output.dir), job.metrics, args)
         await server.__aenter__()
     except OSError as error:
         reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound: {error}"
@@ -107,9 +112,20 @@ async def _served(job: jobs.Job, args: argparse.Namespace) -> AsyncIterator[None
         await server.__aexit__(None, None, None)
 
 
-async def _job(args: argparse.Namespace, serve: bool) -> int:
+def _make_job(args: argparse.Namespace) -> jobs.Job | RayJob:
+    """The job the options ask for: one process (or one partition of it), or a Ray driver."""
     recipe = _checked(args)
-    job = jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change)
+    if args.ray is not None:
+        from engine.distributed.cli import ray_job
+
+        return ray_job(args, recipe)
+    if args.workers is not None:
+        raise UsageError("--workers goes with --ray (plain processes: one --partition I/N each)")
+    return jobs.Job(recipe, allow_recipe_change=args.allow_recipe_change, partition=args.partition)
+
+
+async def _job(args: argparse.Namespace, serve: bool) -> int:
+    job = _make_job(args)
     jobs.install_signal_handlers(job)
     async with contextlib.AsyncExitStack() as server:
         if serve:
@@ -119,7 +135,7 @@ async def _job(args: argparse.Namespace, serve: bool) -> int:
                 await progress.enter_async_context(Progress(job.metrics))
             code = await job.run()
         try:
-            print(_summary(job), flush=True)
+            print(_summary(job) if isinstance(job, jobs.Job) else job.summary(), flush=True)
         except BrokenPipeError:  # the reader of stdout has gone: the job's outcome stands
             silence_stdout()
         if job.failure:
@@ -146,6 +162,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     for name, handler, text in (
         ("run", cmd_run, "run a recipe in the foreground with live progress"),
@@ -160,6 +182,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--retry-failed", action=argparse.BooleanOptionalAction, default=None,
                        help="ask again for samples whose last attempt failed retryably "
                        "(output.retry_failed, default true)")  # fmt: skip
+        p.add_argument("--partition", type=Partition.parse, metavar="I/N", default=None,
+                       help="run partition I of N (0 <= I < N) of the job beside the others, "
+                       "into the same output (Slurm arrays, Kubernetes indexed Jobs)")  # fmt: skip
+        p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="run --workers partitions as Ray actors (ADDRESS of a cluster, "
+                       "e.g. auto or HOST:6379; none: a local one); needs "
+                       "pip install 'thoughtmill[ray]'")  # fmt: skip
+        p.add_argument("--workers", type=_positive, default=None, metavar="N",
+                       help="partition workers to start with --ray (default 2)")  # fmt: skip
         if name == "serve":
             add_server_options(p, 8321)
             p.add_argument(

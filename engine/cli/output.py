@@ -13,6 +13,8 @@ import msgspec
 
 from engine.errors import ConfigError
 from engine.exits import Exit
+from engine.storage.barrier import barrier_states
+from engine.storage.output import partition_states
 from engine.storage.reader import open_shards, read_lines, strict
 from engine.storage.status import Status, output_status
 from engine.storage.verify import Damage, verify_output
@@ -76,9 +78,27 @@ def status_text(status: Status) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     status = output_status(Path(args.outdir))
-    print(msgspec.json.encode(status).decode() if args.json else status_text(status))
+    if args.json:
+        print(msgspec.json.encode(status).decode())
+    else:
+        print(status_text(status))
+        _print_partitions(Path(args.outdir))
     damaged = [damage for summary in status.streams.values() for damage in summary.damaged]
     return _reported(damaged, args.skip_damaged)
+
+
+def _print_partitions(directory: Path) -> None:
+    """Each partition's state (a partitioned output) and what each top-N barrier waits for."""
+    for index, manifest in sorted(partition_states(directory).items()):
+        print(
+            f"partition {index}/{manifest.partitions}: {manifest.state}, {manifest.records} records"
+        )
+    for name, missing in barrier_states(directory).items():
+        waiting = ", ".join(map(str, missing))
+        print(
+            f"{name}: "
+            + (f"waiting for the curation of partition(s) {waiting}" if missing else "passed")
+        )
 
 
 def cmd_cat(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -116,6 +117,18 @@ class OutputLock:
         for fd in reversed(self._fds):
             os.close(fd)  # closing the only descriptor drops the flock
         self._fds = []
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold ``path`` exclusively for a short read-modify-write (waits for the holder; a
+    holder that dies releases it with its descriptor)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _decode(data: bytes) -> Holder | None:

@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from engine.records import Failure, JobState, Manifest
+from engine.errors import ConfigError
+from engine.records import Failure, JobState, Manifest, ModelUsage
 from engine.specs import OutputSpec
 from engine.storage import shards, verified
-from engine.storage.lock import OutputLock
+from engine.storage.lock import OutputLock, exclusive
 from engine.storage.outcomes import Scope
 from engine.storage.reader import Shard, counts, read_stream
 from engine.storage.verify import Check, recover_part, salvage
@@ -27,6 +28,10 @@ MANIFEST = shards.MANIFEST
 
 class RecipeChanged(Exception):
     """The output was made by a recipe whose samples differ from this one."""
+
+
+class PartitionsChanged(ConfigError):
+    """The output was made with another number of partitions than this run's."""
 
 
 class DoneSet:
@@ -81,13 +86,24 @@ class DoneSet:
 
 
 class Stream:
-    """One family of shards, ``NAME-{worker}-{seq}.jsonl.zst``, in an output directory."""
+    """One family of shards, ``NAME-{worker}-{seq}.jsonl.zst``, in an output directory.
 
-    def __init__(self, directory: Path, name: str, worker: int = 0, remember: bool = False):
+    ``own``: recover only this worker's shards (a partition never seals, salvages or counts
+    another partition's, which may be being written beside it)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        worker: int = 0,
+        remember: bool = False,
+        own: bool = False,
+    ):
         self.directory = directory
         self.name = name
         self.worker = worker
         self.remember = remember  # note the shards it seals in the verified cache
+        self.own = own
         self.next_seq = 0
         self.shards: list[Shard] = []  # recovered at start, then each one sealed by this run
 
@@ -99,6 +115,9 @@ class Stream:
         known = verified.load(self.directory)
         self.shards = []
         for path in shards.list_shards(self.directory, self.name):
+            parsed = shards.parse_name(path.name)
+            if self.own and (parsed is None or parsed[1] != self.worker):
+                continue
             if path.name.endswith(shards.PART):
                 recovered = recover_part(path)
                 if recovered is None:
@@ -106,7 +125,6 @@ class Stream:
                 self.shards.append(Shard(*recovered))
             else:
                 self.shards.append(self._checked(path, known))
-            parsed = shards.parse_name(path.name)
             if parsed and parsed[1] == self.worker:
                 self.next_seq = max(self.next_seq, parsed[2] + 1)
         return self.shards
@@ -163,36 +181,81 @@ class Stream:
         return counts(self.shards)[1]
 
 
-class OutputDir:
-    """An output directory of one job: the manifest and the samples stream."""
+def partition_manifest(directory: Path, index: int) -> Path:
+    return directory / f"manifest-{index}.json"
 
-    def __init__(self, directory: Path, name: str, worker: int = 0):
+
+class OutputDir:
+    """An output directory of one job: the manifest and the samples stream.
+
+    ``partitions``: this run is partition ``worker`` of that many (None: the whole job). A
+    partition keeps its state and counts in ``manifest-I.json``, and folds every partition's
+    into ``manifest.json`` under a short lock (``manifest.lock``), so partitions writing side by
+    side never lose each other's update and readers keep reading one manifest.
+    """
+
+    def __init__(self, directory: Path, name: str, worker: int = 0, partitions: int | None = None):
         self.directory = directory
-        self.samples = Stream(directory, name, worker, remember=True)
+        self.partitions = partitions
+        self.samples = Stream(directory, name, worker, remember=True, own=partitions is not None)
         self.manifest: Manifest | None = None
 
     @property
     def manifest_path(self) -> Path:
         return self.directory / MANIFEST
 
+    @property
+    def _state_path(self) -> Path:
+        """Where this run's state and counts go."""
+        if self.partitions is None:
+            return self.manifest_path
+        return partition_manifest(self.directory, self.samples.worker)
+
     def lock(self) -> OutputLock:
-        """The writer's lock of this output, held by a run from start to finish."""
-        return OutputLock(self.directory)
+        """The writer's lock of this output (or partition), held by a run from start to finish."""
+        partition = None if self.partitions is None else self.samples.worker
+        return OutputLock(self.directory, partition)
 
     def stream(self, suffix: str) -> Stream:
         """Another family of shards of this job, e.g. ``excluded`` or ``scored``."""
         name = f"{self.samples.name}_{suffix}"
-        return Stream(self.directory, name, self.samples.worker, remember=True)
+        return Stream(self.directory, name, self.samples.worker, True, self.samples.own)
 
     def open(self, recipe: dict[str, Any], recipe_hash: str, allow_change: bool = False) -> None:
         """Refuse a changed recipe, seal torn parts and read every samples shard's index."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        previous = self._read_manifest()
+        with exclusive(self.directory / MANIFEST_LOCK):  # partitions open side by side
+            self._open_manifest(recipe, recipe_hash, allow_change)
+            if self.partitions is not None:
+                _write_json(self.manifest_path, self.manifest)
+        if self.partitions is not None and self.manifest is not None:  # its own runs' usage
+            own = self._read_json(self._state_path)
+            self.manifest = msgspec.structs.replace(
+                self.manifest,
+                usage=own.usage if own else {},
+                questions_total=own.questions_total if own else None,
+            )
+        self.samples.recover()
+        verified.compact(self.directory, verified.load(self.directory))
+        self.write_manifest("running")
+
+    def _open_manifest(self, recipe: dict[str, Any], recipe_hash: str, allow_change: bool) -> None:
+        previous = self._read_json(self.manifest_path)
         now = time.time()
+        partitions = self.partitions or 1
+        if previous is not None and previous.partitions != partitions:
+            this = "the whole job" if self.partitions is None else "partition "
+            this += "" if self.partitions is None else f"{self.samples.worker}/{partitions}"
+            raise PartitionsChanged(
+                f"{self.manifest_path}: made by {previous.partitions} partition(s), this run is "
+                f"{this}; run it with --partition I/{previous.partitions} "
+                "(or write to a new output directory)"
+            )
         if previous is None:
             self.manifest = Manifest(
-                self.samples.name, recipe_hash, recipe, created=now, updated=now
-            )
+                self.samples.name, recipe_hash, recipe, created=now, updated=now,
+                partitions=partitions,
+            )  # fmt: skip
         elif previous.recipe_hash != recipe_hash:
             if not allow_change:
                 raise RecipeChanged(
@@ -206,9 +269,6 @@ class OutputDir:
             )
         else:
             self.manifest = msgspec.structs.replace(previous, recipe=recipe)
-        self.samples.recover()
-        verified.compact(self.directory, verified.load(self.directory))
-        self.write_manifest("running")
 
     def done_set(self, scope: Scope, retry_failed: bool = True) -> DoneSet:
         """Which pairs the output holds, for sampling the stream ``scope`` names: from the
@@ -239,19 +299,21 @@ class OutputDir:
                 done.redo(question_id, sample_index, history)
         return done
 
-    def _read_manifest(self) -> Manifest | None:
+    @staticmethod
+    def _read_json(path: Path) -> Manifest | None:
         try:
-            return msgspec.json.decode(self.manifest_path.read_bytes(), type=Manifest)
+            return msgspec.json.decode(path.read_bytes(), type=Manifest)
         except FileNotFoundError:
             return None
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise RecipeChanged(f"{self.manifest_path}: unreadable manifest: {e}") from None
+            raise RecipeChanged(f"{path}: unreadable manifest: {e}") from None
 
     def write_manifest(
         self, state: JobState, funnel: dict[str, Any] | None = None, **fields: Any
     ) -> None:
         """Atomically replace the manifest (write, fsync, rename); ``fields``: other Manifest
-        fields to set (e.g. ``questions_total``), the rest kept."""
+        fields to set (e.g. ``questions_total``), the rest kept. A partition replaces its own
+        and folds every partition's into ``manifest.json``."""
         assert self.manifest is not None
         self.manifest = msgspec.structs.replace(
             self.manifest,
@@ -263,9 +325,57 @@ class OutputDir:
             outcomes=dict(self.samples.outcomes),
             funnel=funnel if funnel is not None else self.manifest.funnel,
         )
-        tmp = self.manifest_path.with_suffix(".json.tmp")
-        with open(tmp, "wb") as f:
-            f.write(msgspec.json.format(msgspec.json.encode(self.manifest)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.manifest_path)
+        _write_json(self._state_path, self.manifest)
+        if self.partitions is not None:
+            with exclusive(self.directory / MANIFEST_LOCK):
+                _write_json(self.manifest_path, merged(self.directory, self.manifest))
+
+
+MANIFEST_LOCK = "manifest.lock"
+
+
+def partition_states(directory: Path) -> dict[int, Manifest]:
+    """Each partition's own manifest (``manifest-I.json``), by partition index."""
+    found = {}
+    for path in directory.glob("manifest-*.json"):
+        index = path.stem.removeprefix("manifest-")
+        if index.isdigit() and (manifest := OutputDir._read_json(path)) is not None:
+            found[int(index)] = manifest
+    return found
+
+
+def merged(directory: Path, mine: Manifest) -> Manifest:
+    """The whole output's manifest from its partitions': counts summed, and the state the
+    job as a whole is in (finished only when every partition is)."""
+    states = partition_states(directory)
+    parts = [states.get(i) for i in range(mine.partitions)]
+    kinds = {part.state if part else "interrupted" for part in parts}
+    order: tuple[JobState, ...] = ("failed", "running", "interrupted", "finished")
+    state = next(s for s in order if s in kinds)
+    outcomes: Counter[str] = Counter()
+    usage: dict[str, ModelUsage] = {}
+    for part in parts:
+        outcomes.update(part.outcomes if part else {})
+        for model, used in (part.usage if part else {}).items():
+            usage[model] = usage.get(model, ModelUsage()) + used
+    totals = [part.questions_total if part else None for part in parts]
+    return msgspec.structs.replace(
+        mine,
+        state=state,
+        records=sum(part.records for part in parts if part),
+        shards=sum(part.shards for part in parts if part),
+        outcomes=dict(outcomes),
+        funnel={},
+        created=min(part.created for part in parts if part),
+        usage=usage,
+        questions_total=None if None in totals else sum(totals),  # type: ignore[arg-type]
+    )
+
+
+def _write_json(path: Path, manifest: Manifest) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    with open(tmp, "wb") as f:
+        f.write(msgspec.json.format(msgspec.json.encode(manifest)))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -19,10 +19,11 @@ latency (0 ms, 100 ms), all against the same mock teacher subprocess, in the sam
 Each latency runs ``--repeats`` rounds of all of them back to back; the table shows medians and
 the JSON line also each figure's range. At 100 ms a run starts with all 256 requests in one
 burst that takes many round trips to spread out, so short runs understate the steady state.
-Then peak RSS (the child's VmHWM) of whole jobs streaming ``--rss-sizes`` questions.
+Then peak RSS (the child's VmHWM: the engine's process, not its math workers) of whole jobs
+streaming ``--rss`` questions.
 
     python bench/engine_throughput.py [--questions 20000] [--repeats 3] [--latencies 0,100]
-        [--workloads friendly,realistic] [--rss-sizes 100000,1000000] [--curator-python PATH]
+        [--workloads friendly,realistic] [--rss friendly:100000,...] [--curator-python PATH]
 """
 
 from __future__ import annotations
@@ -298,8 +299,9 @@ def measure(
     return result
 
 
-def peak_rss_mb(work: Workload, size: int, workdir: Path) -> float:
-    """Peak RSS of a child process running a whole job over ``size`` questions (n=1, 0 ms).
+def peak_rss_mb(work: Workload, size: int, workdir: Path) -> dict[str, float]:
+    """Peak RSS (MB) of a child process running a whole job over ``size`` questions (n=1,
+    0 ms), and the job's seconds (to judge how long a bigger size would take).
 
     VmHWM, not ru_maxrss: on Linux a child's ru_maxrss starts at its parent's size at fork."""
     questions = workdir / f"rss_{work.name}_{size}.jsonl"
@@ -308,16 +310,18 @@ def peak_rss_mb(work: Workload, size: int, workdir: Path) -> float:
     out = workdir / f"out_{work.name}_{size}"
     try:
         code = (
-            "import re, uvloop\n"
+            "import re, time, uvloop\n"
             "from engine.config import parse_recipe\nfrom engine.job import Job\n"
             f"recipe = parse_recipe({recipe_text(url, questions, out, 1, work.max_tokens)!r})\n"
-            "uvloop.run(Job(recipe).run())\n"
+            "started = time.perf_counter()\nuvloop.run(Job(recipe).run())\n"
+            "print(time.perf_counter() - started)\n"
             "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])\n"
         )
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
         )
-        return int(result.stdout.split()[-1]) / 1024
+        seconds, kib = result.stdout.split()[-2:]
+        return {"mb": round(int(kib) / 1024, 1), "seconds": round(float(seconds), 1)}
     finally:
         stop(mock)
         subprocess.run(["rm", "-rf", str(out), str(questions)], check=True)
@@ -372,8 +376,11 @@ def main() -> None:
     parser.add_argument("--latencies", default="0,100", help="mock latencies in ms")
     parser.add_argument("--hostile-rate", type=float, default=0.05, help="realistic workload")
     parser.add_argument("--trace-kb", default="2-16", help="realistic workload: LO-HI")
-    parser.add_argument("--rss-sizes", default="100000,1000000")
-    parser.add_argument("--rss-workloads", default=",".join(NAMES))
+    parser.add_argument(
+        "--rss",
+        default="friendly:100000,friendly:1000000,realistic:10000,realistic:100000",
+        help="peak-RSS runs, WORKLOAD:QUESTIONS,...",
+    )
     parser.add_argument("--curator-python", help="a Python with bespokelabs-curator installed")
     args = parser.parse_args()
     curator = curator_python(args.curator_python)
@@ -404,18 +411,17 @@ def main() -> None:
                 key = f"{name}/{int(latency)}ms"
                 results[key] = summarize(runs)
                 rows.append((key, results[key], ideal))
-        rss: dict[str, float] = {}
-        for name in filter(None, args.rss_workloads.split(",")):
+        rss: dict[str, dict[str, float]] = {}
+        for name, size in (spec.split(":") for spec in args.rss.split(",") if spec):
             work = workload(name, args.hostile_rate, args.trace_kb)  # type: ignore[arg-type]
-            for size in (int(s) for s in args.rss_sizes.split(",") if s):
-                rss[f"{name}/{size}"] = round(peak_rss_mb(work, size, workdir), 1)
+            rss[f"{name}/{size}"] = peak_rss_mb(work, int(size), workdir)
     sizes = f"{args.questions} (realistic {args.realistic_questions or args.questions})"
     print(f"medians of {args.repeats} rounds of {sizes} questions, {IN_FLIGHT} in flight; "
           f"samples/s; engine n=1 unless marked; realistic golds: "
           f"{workload('realistic', 0, '2-16').source}")  # fmt: skip
     print_table(rows, curator is not None)
-    for key, mb in rss.items():
-        print(f"peak RSS streaming {key} questions: {mb:.0f} MB")
+    for key, run in rss.items():
+        print(f"peak RSS streaming {key} questions: {run['mb']:.0f} MB ({run['seconds']:.0f} s)")
     results["peak_rss_mb"] = rss
     results["bench_rss_self_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     results["cpus"] = os.cpu_count()

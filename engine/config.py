@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -35,11 +34,7 @@ from engine.specs import (
     VerifySpec,
 )
 from engine.testing.options import MockOptions
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.tomlfile import parse_toml
 
 
 class Recipe(Spec):
@@ -195,12 +190,7 @@ def decode(data: object, kind: type[T], name: str) -> T:
 def parse_recipe(text: str, name: str = "<recipe>", overrides: Sequence[str] = ()) -> Recipe:
     """Decode and validate a TOML recipe (relative paths in it are relative to the cwd), with
     ``section.key=VALUE`` overrides applied first (engine.overrides)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{name}: {e}") from None
-    except RecursionError:
-        raise ConfigError(f"{name}: values nested too deeply") from None
+    data = parse_toml(text, name)
     return recipe_from_dict(apply_overrides(data, list(overrides)), name)
 
 

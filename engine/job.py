@@ -23,7 +23,7 @@ from engine.exits import Exit, run_failure
 from engine.funnel import Funnel
 from engine.metrics import Metrics
 from engine.pipeline import Pipeline, Stage
-from engine.records import Question
+from engine.records import ModelUsage, Question
 from engine.specs import SelectSpec
 from engine.stages.exclusions import Exclusions
 from engine.stages.plan import stream_scope
@@ -89,12 +89,15 @@ class Job:
             raise ConfigError("\n".join(missing))
         recipe, metrics = self.recipe, self.metrics
         async with contextlib.AsyncExitStack() as stack:
-            stack.enter_context(self.output.lock())  # one writer per output, for the whole run
             await stack.enter_async_context(metrics.loop_lag)
             mock_url = await stack.enter_async_context(build.mock_teacher(recipe))
             teacher = self.teacher or build.make_backend(recipe.teacher, metrics, mock_url)
             scorer = build.make_backend(recipe.scorer, metrics, mock_url) if recipe.scorer else None
             await build.preflight({"teacher": teacher, "scorer": scorer})  # before writing
+            for section, backend in (("teacher", teacher), ("scorer", scorer)):
+                for replica, limiter in backend.limits().items() if backend else ():
+                    metrics.concurrency_limits[section, replica] = lambda c=limiter: c.ceiling
+            stack.enter_context(self.output.lock())  # one writer per output, for the whole run
             recipe_dict = msgspec.to_builtins(recipe)
             self.output.open(recipe_dict, self.recipe_hash, self.allow_recipe_change)
             exclusions = Exclusions(self.output.stream("excluded"), recipe.output)
@@ -128,8 +131,6 @@ class Job:
     def _exit_code(self) -> int:
         if self.forced:
             return Exit.FORCED
-        if not self.stopped:
-            self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
         return Exit.FAILED if self.failure else Exit.OK
 
     def _read(self) -> build.QuestionStream:
@@ -210,17 +211,24 @@ class Job:
             outcome = Outcome.parse(text)
             sampled.count("sample", outcome.domain, outcome.label, count)
         self._funnels.append(sampled)
+        if not self.stopped:
+            self.failure = run_failure(self.metrics, self.recipe.limits.max_failed_share)
         finished = self.complete and not self.stopped
-        self.metrics.state = "finished" if finished else "interrupted"
-        self.output.write_manifest(self.metrics.state, self.funnel.as_dict())
+        self.metrics.state = "failed" if self.failure else "finished" if finished else "interrupted"
+        assert self.output.manifest is not None
+        usage = dict(self.output.manifest.usage)  # of earlier runs: only this writes it
+        for model, used in self.metrics.usage.items():
+            usage[model] = usage.get(model, ModelUsage()) + used
+        self.output.write_manifest(self.metrics.state, self.funnel.as_dict(), usage=usage)
 
     async def _count_questions(self) -> None:
         """Total for progress and ETA: counted in a thread from local sources (not the hub)."""
         if any(spec.hf for spec in self.recipe.sources):
-            self.metrics.questions_total = self.recipe.limits.max_questions or None
-            return
-        stream = build.QuestionStream(self.recipe)
-        self.metrics.questions_total = await asyncio.to_thread(stream.count)
+            total = self.recipe.limits.max_questions or None
+        else:
+            total = await asyncio.to_thread(build.QuestionStream(self.recipe).count)
+        self.metrics.questions_total = total
+        self.output.write_manifest("running", questions_total=total)  # for `status`
 
 
 def install_signal_handlers(job: Job) -> None:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import msgspec
 
 from engine.looplag import LoopLag, LoopLagStats
+from engine.records import ModelUsage
 
 
 class Snapshot(msgspec.Struct):
@@ -98,16 +99,29 @@ class Metrics:
         self.failures: Counter[str] = Counter()
         self.prices: dict[str, tuple[float, float]] = {}  # model -> USD per 1M (input, output)
         self.cost_usd = 0.0
+        self.usage: defaultdict[str, ModelUsage] = defaultdict(ModelUsage)  # by model
         self.request_seconds = histograms(LATENCY_EDGES)  # by model
         self.question_seconds = Histogram(LATENCY_EDGES)  # first request to last sample written
         self.completion_tokens_by_domain = histograms(TOKEN_EDGES)
         self.verify_seconds = histograms(VERIFY_EDGES)  # by domain
-        self.gauges: dict[str, LiveGauge] = {}  # read at every scrape (queues, AIMD limits)
+        self._question_started: dict[str, float] = {}  # of questions being sampled
+        self.gauges: dict[str, LiveGauge] = {}  # read at every scrape (queues)
+        # (backend, replica) -> its in-flight limit now (AIMD, or steered by the server)
+        self.concurrency_limits: dict[tuple[str, str], Callable[[], float]] = {}
         self.loop_lag = LoopLag()  # measures while entered (``async with``), e.g. by the Job
 
     def gauge(self, name: str, help: str, label: str, read: Callable[[], dict[str, float]]) -> None:
         """Register a value read when /metrics is scraped, e.g. queue depths by stage."""
         self.gauges[name] = LiveGauge(help, label, read)
+
+    def question_requested(self, question_id: str) -> None:
+        """A request for the question is sent: its clock starts at the first one."""
+        self._question_started.setdefault(question_id, time.monotonic())
+
+    def question_written(self, question_id: str) -> None:
+        """The question's last sample is written: observe its time since the first request."""
+        if (started := self._question_started.pop(question_id, None)) is not None:
+            self.question_seconds.observe(time.monotonic() - started)
 
     def count_verdict(self, domain: str, status: str) -> None:
         self.verdicts[status] += 1
@@ -117,8 +131,13 @@ class Metrics:
         """Tokens of one reply, and what they cost at the model's price (when one is set)."""
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
+        usage = self.usage[model]
+        usage.prompt_tokens += prompt_tokens
+        usage.completion_tokens += completion_tokens
         if (price := self.prices.get(model)) is not None:
-            self.cost_usd += (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+            cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+            self.cost_usd += cost
+            usage.cost_usd += cost
 
     def pass_rates(self) -> dict[str, float]:
         """Passed over verified (infra_error excluded) per domain."""

@@ -5,15 +5,11 @@ like the file (and a bad one names its key). VALUE is read as a TOML value (``4`
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from engine.errors import ConfigError
+import tomllib
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.errors import ConfigError
 
 
 def parse_value(text: str) -> Any:
@@ -25,21 +21,30 @@ def parse_value(text: str) -> Any:
 
 def apply(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     """``data`` with every ``dotted.key=VALUE`` of ``assignments`` set (sections made as
-    needed; a list index such as ``sources.0.limit`` reaches into an array of tables)."""
+    needed; a list index such as ``sources.0.limit`` reaches into an array of tables, and
+    ``*`` into each of its items, e.g. ``benchmarks.*.data.limit``)."""
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         parts = key.strip().split(".")
         if not sep or not all(parts):
             raise ConfigError(f"--set {assignment}: expected KEY=VALUE, e.g. sampling.n=4")
-        node: Any = data
-        for depth, part in enumerate(parts[:-1]):
-            node = _child(node, part, ".".join(parts[: depth + 1]), assignment)
-        last = parts[-1]
-        if isinstance(node, list):
-            node[_index(node, last, key, assignment)] = parse_value(text.strip())
-        else:
-            node[last] = parse_value(text.strip())
+        _assign(data, parts, parse_value(text.strip()), assignment)
     return data
+
+
+def _assign(node: Any, parts: list[str], value: Any, assignment: str, depth: int = 0) -> None:
+    """Set ``parts[depth:]`` of ``node`` to ``value``."""
+    part, path = parts[depth], ".".join(parts[: depth + 1])
+    if part == "*" and isinstance(node, list):
+        for index in range(len(node)):
+            each = [*parts[:depth], str(index), *parts[depth + 1 :]]
+            _assign(node, each, value, assignment, depth)
+    elif depth < len(parts) - 1:
+        _assign(_child(node, part, path, assignment), parts, value, assignment, depth + 1)
+    elif isinstance(node, list):
+        node[_index(node, part, path, assignment)] = value
+    else:
+        node[part] = value
 
 
 def _child(node: Any, part: str, path: str, assignment: str) -> Any:

@@ -56,10 +56,17 @@ class JobCollector:
                 "Completion tokens reported by the backends",
                 m.completion_tokens,
             ),
-            ("cost_usd", "Cost of the tokens at the recipe's prices, US dollars", m.cost_usd),
         )
         for name, help, value in counters:
             yield CounterMetricFamily(PREFIX + name, help, value=value)
+        cost = CounterMetricFamily(
+            PREFIX + "cost_usd",
+            "Cost of the tokens at the recipe's prices, US dollars, by model",
+            labels=["model"],
+        )
+        for model, usage in sorted(m.usage.items()):
+            cost.add_metric([model], usage.cost_usd)
+        yield cost
         verdicts = CounterMetricFamily(
             PREFIX + "verdicts", "Verdicts by domain and status", labels=["domain", "status"]
         )
@@ -87,6 +94,14 @@ class JobCollector:
         yield GaugeMetricFamily(
             PREFIX + "questions", "Questions the job reads (0 until counted)", value=total or 0
         )
+        limits = GaugeMetricFamily(
+            PREFIX + "concurrency_limit",
+            "Requests a backend may have in flight now (AIMD, or steered by the server)",
+            labels=["backend", "replica"],
+        )
+        for (backend, replica), read in sorted(m.concurrency_limits.items()):
+            limits.add_metric([backend, replica], read())
+        yield limits
         for name, gauge in sorted(m.gauges.items()):
             family = GaugeMetricFamily(PREFIX + name, gauge.help, labels=[gauge.label])
             for value_label, value in sorted(gauge.read().items()):

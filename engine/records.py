@@ -213,6 +213,21 @@ class Excluded(msgspec.Struct, omit_defaults=True):
 JobState = Literal["running", "finished", "interrupted", "failed"]
 
 
+class ModelUsage(msgspec.Struct):
+    """Tokens one model was sent and gave back, and their cost at the recipe's prices."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: ModelUsage) -> ModelUsage:
+        return ModelUsage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost_usd + other.cost_usd,
+        )
+
+
 class Manifest(msgspec.Struct, omit_defaults=True):
     """``manifest.json``: the recipe that made the output, its state and counts."""
 
@@ -227,3 +242,5 @@ class Manifest(msgspec.Struct, omit_defaults=True):
     shards: int = 0
     outcomes: dict[str, int] = {}
     funnel: dict[str, Any] = {}
+    questions_total: int | None = None  # questions the job reads, once counted (local sources)
+    usage: dict[str, ModelUsage] = {}  # by model, summed over every run of the output

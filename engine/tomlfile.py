@@ -1,26 +1,29 @@
-"""Read a TOML file into a dict; errors name the file (ConfigError, exit 2 at the CLI)."""
+"""TOML text or files into dicts; errors name the file (ConfigError, exit 2 at the CLI)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+import tomllib
 
 from engine.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+
+def parse_toml(text: str, name: str) -> dict[str, object]:
+    """``text`` (read from ``name``) as a dict; a syntax error or runaway nesting names it."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{name}: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: values nested too deeply") from None
 
 
 def read_toml(path: Path) -> dict[str, object]:
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_text()
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: values nested too deeply") from None
+    return parse_toml(text, str(path))

@@ -117,13 +117,14 @@ async def remove_orphans() -> None:
     orphans = []
     for line in output.splitlines():
         name, _, owner = line.partition(" ")
-        if not owner.isdigit() or not _process_exists(int(owner)):
+        if not owner.isdigit() or not process_exists(int(owner)):
             orphans.append(name)
     if orphans:
         await docker("rm", "--force", *orphans, timeout=60)
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this pid is alive (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -6,6 +6,7 @@ from typing import Protocol
 
 import msgspec
 
+from engine.backends.limits import AIMDConcurrency
 from engine.records import Failure, Message
 
 
@@ -60,6 +61,10 @@ class Backend(Protocol):
     model: str
 
     async def preflight(self) -> str | None: ...
+
+    def limits(self) -> dict[str, AIMDConcurrency]:
+        """The in-flight limiter of each endpoint (replica) by its URL, for /metrics."""
+        ...
 
     async def start(self) -> None: ...
 

@@ -13,7 +13,7 @@ import msgspec
 
 from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
 from engine.backends.http1 import HTTPClient, HTTPError, RequestTimeout, Response
-from engine.backends.limits import RequestLimiter, retry_after
+from engine.backends.limits import AIMDConcurrency, RequestLimiter, retry_after
 from engine.errors import TeacherUnavailable
 from engine.metrics import Metrics
 from engine.records import Failure, Message
@@ -174,6 +174,9 @@ class OpenAIBackend:
         self._tokens_per_sample: float | None = None  # learned from usage
         self._tokenizer: TokenCounter | None = None
         self._tokenizer_tried = False
+
+    def limits(self) -> dict[str, AIMDConcurrency]:
+        return {self.spec.base_url: self.limiter.concurrency}
 
     def _new_client(self, timeout: float) -> HTTPClient:
         headers = {"Content-Type": "application/json"}

@@ -19,6 +19,7 @@ import aiohttp
 import msgspec
 
 from engine.backends.base import BackendError, Generation, GenerationRequest
+from engine.backends.limits import AIMDConcurrency
 from engine.backends.openai_http import OpenAIBackend
 from engine.backends.vllm_metrics import VLLMMetricsSteering
 from engine.metrics import Metrics
@@ -108,6 +109,9 @@ class ReplicaSet:
                 queue_share=spec.server_queue_share,
             )
         return Replica(url, backend, steering)
+
+    def limits(self) -> dict[str, AIMDConcurrency]:
+        return {url: c for r in self.replicas for url, c in r.backend.limits().items()}
 
     async def preflight(self) -> str | None:
         """A refusal only when every replica refuses (a dead one alone is taken out later)."""

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from engine.backends.base import BackendError, Completion, Generation, GenerationRequest
-from engine.backends.limits import RequestLimiter
+from engine.backends.limits import AIMDConcurrency, RequestLimiter
 from engine.errors import ConfigError
 from engine.metrics import Metrics
 from engine.records import Failure
@@ -50,6 +50,9 @@ class VLLMBackend:
         self._engine: Any = None
         self._tokenizer: Any = None
         self._request_ids = itertools.count()
+
+    def limits(self) -> dict[str, AIMDConcurrency]:
+        return {"in-process": self.limiter.concurrency}
 
     async def preflight(self) -> str | None:
         """Nothing to ask: loading the model in ``start`` fails loudly by itself."""

@@ -25,6 +25,7 @@ from engine.storage.reader import RecordError
 from engine.storage.selection import SelectionError
 from engine.storage.verify import DamagedShard
 
+DEBUG_HELP = "show tracebacks of errors"
 COMMANDS = (init, job, output, export, train, evaluation, view, mock)  # each registers its own
 
 # errors that are the user's to fix (usage, config, data), each to its exit code
@@ -52,12 +53,14 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    root.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    root.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = root.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         module.register(sub)
     for command in sub.choices.values():  # `--debug` after the command name works too
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
     return root
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 import sys
 from pathlib import Path
 
 import msgspec
 
+from engine.cli.job import add_override_options
 from engine.cli.loop import run
 from engine.errors import ConfigError
 from engine.eval.compare import compare, table
@@ -51,11 +53,20 @@ def _overrides(args: argparse.Namespace) -> dict:
         serve["command"] = shlex.split(args.serve_command)
     if serve:
         overrides["serve"] = serve
-    if args.out:
-        overrides["output"] = {"dir": args.out}
     if args.base_url or args.serve or args.backend == "vllm":
         overrides["mock_teacher"] = None  # a model named here is the one evaluated, not the mock
     return overrides
+
+
+def suite_sets(args: argparse.Namespace) -> list[str]:
+    """``--set`` assignments, with ``--limit`` (each benchmark's) and ``--output`` as the keys
+    they stand for."""
+    sets = list(args.set)
+    if args.limit is not None:
+        sets.append(f"benchmarks.*.data.limit={args.limit}")
+    if args.output is not None:
+        sets.append(f"output.dir={json.dumps(args.output)}")
+    return sets
 
 
 def summary(results: Results) -> str:
@@ -104,7 +115,7 @@ async def _progress(runner: EvalRun, every: float) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    suite = load_suite(args.suite, _overrides(args))
+    suite = load_suite(args.suite, _overrides(args), suite_sets(args))
     directory = Path(suite.output.dir)
     try:
         runner = EvalRun(suite, directory, allow_recipe_change=args.allow_recipe_change)
@@ -161,7 +172,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--suite", help="eval suite TOML file")
-    p.add_argument("--out", help="output directory (default: the suite's output.dir)")
     p.add_argument("--model", help="model name (backend vllm: the checkpoint directory)")
     p.add_argument("--base-url", action="append", help="OpenAI-compatible URL; repeat for replicas")
     p.add_argument("--backend", choices=["openai", "vllm"], help="engine backend")
@@ -172,16 +182,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-recipe-change", action="store_true",
                    help="add samples under a changed model, prompt, sampling or data")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no live progress line")
+    add_override_options(p, limit_help="evaluate at most N questions of each benchmark")
     p.set_defaults(handler=cmd_eval)
     commands = p.add_subparsers(dest="eval_command")
 
     r = commands.add_parser("report", help="recompute results.json and report.html")
-    r.add_argument("outdir")
+    r.add_argument("outdir", help="the output directory of an eval")
     r.add_argument("--json", action="store_true", help="also print results.json")
     r.set_defaults(handler=cmd_report)
 
     c = commands.add_parser("compare", help="per-benchmark differences with a paired test")
-    c.add_argument("a")
-    c.add_argument("b")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("a", help="the output directory of the first eval")
+    c.add_argument("b", help="the output directory of the second eval")
+    c.add_argument("--json", action="store_true", help="the comparison as JSON")
     c.set_defaults(handler=cmd_compare)

@@ -42,19 +42,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "override the [export] section of --config; the report is printed and kept in "
         "DEST/export.json.",
     )
-    p.add_argument("outdir")
-    p.add_argument("dest")
+    p.add_argument("outdir", help="the output directory of a job")
+    p.add_argument("dest", help="the export directory to make (absent or empty)")
     p.add_argument("--config", help="a TOML file (a recipe or export config) with [export]")
     p.add_argument("--format", choices=get_args(ExportFormat), help="default: messages")
     p.add_argument("--files", choices=get_args(ExportFiles), help="data files (default: parquet)")
-    p.add_argument("--answer-filter", choices=["none", "passed", "majority"])
-    p.add_argument("--keep-truncated", action="store_true", default=None)
+    p.add_argument("--answer-filter", choices=["none", "passed", "majority"],
+                   help="which samples to keep: all (default), the passed ones, or "
+                   "those with the majority answer")  # fmt: skip
+    p.add_argument("--keep-truncated", action="store_true", default=None,
+                   help="also export completions cut at max_tokens")  # fmt: skip
     p.add_argument("--preset", help="training preset or preset .toml (default: ot3-7b)")
     p.add_argument("--tokenizer", help="measure lengths with this tokenizer (path or hub name)")
     p.add_argument("--cutoff-len", type=int, help="default: the preset's")
     p.add_argument("--over-cutoff", choices=get_args(OverCutoff), help="default: drop")
     p.add_argument("--nodes", type=int, help="training config written beside the data")
-    p.add_argument("--gpus-per-node", type=int)
+    p.add_argument("--gpus-per-node", type=int, help="for the training config (default: 8)")
     p.add_argument("--name", help="data file stem (default: train)")
     p.add_argument("--skip-damaged", action="store_true", default=None,
                    help="export what damaged shards still hold (else: exit 1)")  # fmt: skip

@@ -33,6 +33,14 @@ def _summary(job: jobs.Job) -> str:
         f"output {job.output.directory}: {job.output.samples.records} records in "
         f"{job.output.samples.shard_count} shards",
     ]
+    used = job.metrics.usage
+    lines.append(
+        f"cost ${s.cost_usd:.4f}"
+        + "".join(
+            f"  {model}: {u.prompt_tokens} in, {u.completion_tokens} out, ${u.cost_usd:.4f}"
+            for model, u in sorted(used.items())
+        )
+    )
     if s.pass_rate is not None:
         lines.append(f"pass rate {100 * s.pass_rate:.1f}% ({s.passed}/{s.verified} verified)")
     lines.append("funnel (all runs for samples, this run before sampling):")
@@ -53,16 +61,18 @@ def recipe_overrides(args: argparse.Namespace) -> list[str]:
     return sets
 
 
-def add_override_options(p: argparse.ArgumentParser) -> None:
+def add_override_options(
+    p: argparse.ArgumentParser, limit_help: str = "read at most N questions"
+) -> None:
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a recipe value, typed and checked like the file "
-        "(repeatable), e.g. --set sampling.n=4 --set teacher.base_url=http://h:8000/v1",
+        help="override a value of the recipe (or suite), typed and checked like the file "
+        "(repeatable), e.g. --set sampling.max_tokens=4096 --set output.shard_records=500",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="read at most N questions")
+    p.add_argument("--limit", type=int, metavar="N", help=limit_help)
     p.add_argument("--output", metavar="DIR", help="write to DIR instead of [output] dir")
 
 

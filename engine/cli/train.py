@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", required=True, help="ot3-7b, ot3-ablation, or a preset .toml")
     p.add_argument("--data", required=True, help="an export directory (python -m engine export)")
     p.add_argument("--backend", choices=["llamafactory", "trl"], help="default: from the export")
-    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--nodes", type=int, default=1, help="machines to train on (default: 1)")
     p.add_argument("--gpus-per-node", type=int, default=8, help="0: one CPU process per node")
     p.add_argument("--model", help="override the preset's model (a path or hub name)")
     p.add_argument("--output-dir", help="checkpoints (default: saves/PRESET)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,6 +19,7 @@ import msgspec
 
 from engine.config import decode
 from engine.errors import ConfigError
+from engine.overrides import apply as apply_overrides
 from engine.specs import (
     FieldMap,
     OutputSpec,
@@ -30,11 +31,7 @@ from engine.specs import (
     VerifySpec,
 )
 from engine.testing.options import MockOptions
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from engine.tomlfile import parse_toml
 
 Verifier = Literal["math", "mcq", "code"]
 Metric = Literal["avg@n", "pass@k", "maj@n"]
@@ -192,13 +189,13 @@ class Suite(Spec):
         return next(b for b in self.benchmarks if b.name == name)
 
 
-def parse_suite(text: str, name: str = "<suite>", overrides: dict | None = None) -> Suite:
-    """Decode and validate a suite; ``overrides`` (nested tables, e.g. from the command line)
-    replace the TOML's keys before validation, so their errors name key paths too."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{name}: {e}") from None
+def parse_suite(
+    text: str, name: str = "<suite>", overrides: dict | None = None, sets: Sequence[str] = ()
+) -> Suite:
+    """Decode and validate a suite; ``sets`` (``--set key=VALUE``, engine.overrides) and then
+    ``overrides`` (nested tables from other options) replace the TOML's keys before validation,
+    so their errors name key paths too."""
+    data = apply_overrides(parse_toml(text, name), list(sets))
     return suite_from_dict(_merged(data, overrides or {}), name)
 
 
@@ -211,13 +208,15 @@ def suite_from_dict(data: dict, name: str = "<suite>") -> Suite:
     return suite
 
 
-def load_suite(path: str | os.PathLike[str], overrides: dict | None = None) -> Suite:
+def load_suite(
+    path: str | os.PathLike[str], overrides: dict | None = None, sets: Sequence[str] = ()
+) -> Suite:
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    return parse_suite(text, path.name, overrides)
+    return parse_suite(text, path.name, overrides, sets)
 
 
 def _merged(data: dict, overrides: dict) -> dict:

@@ -81,6 +81,7 @@ class GenerateStage:
     async def _generate(self, work: Work, request: GenerationRequest) -> list[Sample]:
         """One teacher call: a sample per seed, each a completion or the call's typed failure."""
         samples = []
+        self.metrics.question_requested(work.question.id)
         try:
             generation = await self.backend.generate(request)
         except BackendError as error:

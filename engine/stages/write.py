@@ -26,6 +26,8 @@ class WriteSamples:
         completed = await self.samples.write_sample(item.sample)
         self.metrics.samples_written += 1
         self.metrics.questions_done += completed
+        if completed:
+            self.metrics.question_written(item.sample.question_id)
 
 
 class WriteScored:

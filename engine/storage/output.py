@@ -247,11 +247,15 @@ class OutputDir:
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise RecipeChanged(f"{self.manifest_path}: unreadable manifest: {e}") from None
 
-    def write_manifest(self, state: JobState, funnel: dict[str, Any] | None = None) -> None:
-        """Atomically replace the manifest (write, fsync, rename)."""
+    def write_manifest(
+        self, state: JobState, funnel: dict[str, Any] | None = None, **fields: Any
+    ) -> None:
+        """Atomically replace the manifest (write, fsync, rename); ``fields``: other Manifest
+        fields to set (e.g. ``questions_total``), the rest kept."""
         assert self.manifest is not None
         self.manifest = msgspec.structs.replace(
             self.manifest,
+            **fields,
             state=state,
             updated=time.time(),
             records=self.samples.records,

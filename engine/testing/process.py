@@ -27,7 +27,7 @@ import msgspec
 from engine.records import Question
 from engine.testing.answer_key import rows_of, write_key
 from engine.testing.options import MockOptions
-from sandbox.docker import _process_exists as process_exists  # one liveness check, not two
+from sandbox.docker import process_exists
 
 PREFIX = "thoughtmill-mock-"
 _PR_SET_PDEATHSIG = 1

@@ -36,7 +36,7 @@ def test_demo_runs_offline_and_reports_the_configured_pass_rate(tmp_path):
     )
 
     status = run_cli("status", str(tmp_path / "out"), "--json")
-    summary = json.loads(status.stdout)["demo"]
+    summary = json.loads(status.stdout)["streams"]["demo"]
     assert summary["records"] == 160 and summary["questions"] == 40 and summary["open_parts"] == 0
     assert summary["outcomes"]["math:passed"] == round(rate * 160)
 
@@ -80,19 +80,16 @@ def test_serve_exposes_status_metrics_and_health(tmp_path):
             stderr=subprocess.PIPE,
         )
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    code, health = get(f"http://127.0.0.1:{port}/healthz")
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "serve endpoint never came up"
-                    time.sleep(0.1)
+
+            def status() -> dict:
+                return msgspec.json.decode(get(f"http://127.0.0.1:{port}/status")[1])
+
+            # up, then running with requests sent (waits on the engine's state, not a clock;
+            # the 200 ms teacher keeps 300 questions running for seconds on any machine)
+            code, health = wait_for(engine, lambda: get(f"http://127.0.0.1:{port}/healthz"))
             assert code == 200 and health in ("starting", "running")
-            time.sleep(0.5)
-            _, body = get(f"http://127.0.0.1:{port}/status")
-            status = msgspec.json.decode(body)
-            assert status["state"] == "running" and status["requests"] > 0
+            now = wait_for(engine, lambda: (s := status())["requests"] > 0 and s)
+            assert now["state"] == "running"
             _, metrics = get(f"http://127.0.0.1:{port}/metrics")
             assert "# TYPE thoughtmill_requests_total counter" in metrics
             assert re.search(r"^thoughtmill_in_flight \d+", metrics, re.M)
@@ -100,6 +97,21 @@ def test_serve_exposes_status_metrics_and_health(tmp_path):
         finally:
             engine.kill()
     assert "pass rate" in engine.stdout.read().decode()
+
+
+def wait_for(engine: subprocess.Popen, probe):
+    """``probe()``'s first truthy value; connection errors mean not yet. Fails if the engine
+    exits first (with its stderr) or after 5 minutes (a stuck engine, not a slow one)."""
+    deadline = time.monotonic() + 300
+    while True:
+        assert engine.poll() is None, engine.stderr.read().decode()[-2000:]
+        try:
+            if value := probe():
+                return value
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "the engine never got there"
+        time.sleep(0.05)
 
 
 # --- Errors: one line each, exit codes as documented, tracebacks only with --debug (issue 10) --
@@ -128,7 +140,7 @@ def test_every_user_error_is_one_line_with_its_exit_code(tmp_path):
         (("check", "--config", str(tmp_path / "absent.toml")), "absent.toml: cannot read"),
         (("status", str(tmp_path / "nothing")), "nothing: no such output directory"),
         (("cat", str(tmp_path / "nothing")), "nothing: no such output directory"),
-        (("export", str(tmp_path / "nothing"), str(tmp_path / "d")), "not an output directory"),
+        (("export", str(tmp_path / "nothing"), str(tmp_path / "d")), "nothing: no such output"),
         (("export", str(done / "out"), str(busy)), "busy: exists and is not an empty directory"),
         (("mock-teacher", "--answer-key", str(tmp_path / "k.jsonl")), "k.jsonl: No such file"),
         (("run",), "python -m engine run: the following arguments are required: --config"),

@@ -66,7 +66,7 @@ async def test_skip_writes_the_bad_row_to_the_exclusions_and_the_funnel_and_goes
     assert bad.reason.detail.startswith("invalid JSON")
     assert funnel(out)["intake"] == {"math": {"bad_row": 1}}
     status = json.loads(run_cli("status", str(out), "--json").stdout)
-    assert status["t_excluded"]["outcomes"] == {"math:intake": 1}
+    assert status["streams"]["t_excluded"]["outcomes"] == {"math:intake": 1}
 
 
 async def test_a_repeated_id_keeps_the_first_row_and_excludes_the_others(tmp_path, mock_teacher):

@@ -284,7 +284,7 @@ async def test_failed_samples_are_asked_again_until_they_succeed(
     assert all(s.failure is None and s.verdict is not None for s in samples)
     assert all([h.kind for h in s.history] == ["server_error"] * 2 for s in samples)
     assert set(raw_keys(out).values()) == {3}  # shards are append-only: 3 records per pair
-    status = json.loads(run_cli("status", str(out), "--json").stdout)["t"]
+    status = json.loads(run_cli("status", str(out), "--json").stdout)["streams"]["t"]
     assert status["records"] == 40 and status["superseded"] == 80
     assert sum(status["outcomes"].values()) == 40
     assert not [o for o in status["outcomes"] if "failed" in o]
@@ -339,7 +339,9 @@ async def test_infra_error_verdicts_are_verified_again(tmp_path, mock_teacher, m
         "".join(json.dumps({**json.loads(r), "answer": " "}) + "\n" for r in rows(broken))
     )
     async with mock_teacher() as mock:
-        assert await Job(make_recipe(mock.url, broken)).run() == 0
+        job = Job(make_recipe(mock.url, broken))
+        assert await job.run() == 1  # every sample unjudged: the run failed, and says why
+        assert job.failure == "all 20 samples written this run failed (infra_error 20)"
         assert {s.verdict.status for s in read_samples(tmp_path / "out")} == {"infra_error"}
         broken.write_text(golds)
         assert await Job(make_recipe(mock.url, broken)).run() == 0

@@ -106,16 +106,15 @@ async def test_a_closed_port_stops_the_job_at_once(tmp_path):
     assert_one_line_and_nothing_written(stderr, tmp_path, f"127.0.0.1:{port}", "cannot connect")
 
 
-async def test_a_refused_api_key_stops_the_job_at_once(tmp_path, monkeypatch):
-    """The mock checks the key on completions only (its /models answers anyone): the first
-    request's 401 stops the job, and no failure record is written."""
-    monkeypatch.setenv("TM_MOCK_KEY", "sk-right")
-    with mock_process("--api-key-env", "TM_MOCK_KEY") as url:  # the mock wants the real key
+async def test_a_refused_api_key_stops_the_job_at_once(tmp_path):
+    """The mock wants its key on every route: the preflight's 401 stops the job before it
+    writes anything, and the message does not echo either key."""
+    with mock_process("--api-key", "sk-right") as url:  # the mock wants the real key
         path = config(tmp_path, url, 'api_key_env = "TM_ENGINE_KEY"')
         code, stderr, seconds = await run_engine(path, {"TM_ENGINE_KEY": "sk-wrong"})
     assert code == 1 and seconds < SECONDS
     assert stderr.count("\n") == 1 and stderr.startswith("error: "), stderr
-    assert "refused a request: 401" in stderr and "invalid API key" in stderr
+    assert "refused the API key: 401" in stderr and "invalid_api_key" in stderr
     assert "sk-wrong" not in stderr and "sk-right" not in stderr
     assert read_samples(tmp_path / "out") == []
 

@@ -105,7 +105,7 @@ async def damaged_then_regenerated(tmp_path: Path, mock, make_recipe, capsys, da
     assert "--skip-damaged" in status.stderr and "Traceback" not in status.stderr
     code, stdout, stderr = cli(capsys, "status", str(out), "--json", "--skip-damaged")
     assert code == 0 and f"warning: {victim}: damaged" in stderr
-    summary = json.loads(stdout)["t"]
+    summary = json.loads(stdout)["streams"]["t"]
     (reported,) = summary["damaged"]
     readable = summary["records"]
     if expected_lost is None:  # an index lost with its frames: how many were lost is unknown

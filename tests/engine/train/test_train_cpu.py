@@ -1,6 +1,7 @@
 """The loop on the CPU with real parts: generate the demo -> export -> TRL fine-tunes the tiny
 Llama (`engine train --run`) -> the checkpoint serves in vLLM and answers through the engine,
-each sample with its own token count; and stock LLaMA-Factory loads a `llamafactory` export."""
+each sample with its own token count -> `engine eval` serves and scores it (the README's
+loop, configs/eval/loop.toml); and stock LLaMA-Factory loads a `llamafactory` export."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def test_generate_export_train_then_serve_the_checkpoint(tmp_path):
         shared = answer(server, tmp_path, "shared", "")
     finally:
         server.stop()
+    results = evaluate(checkpoint, tmp_path)  # the loop closed: the eval launcher on it
     # vLLM returns each choice's token ids: every sample its own count, never the average
     assert all(not s.usage.estimated for s in exact)
     for sample in exact:
@@ -91,6 +93,21 @@ def test_generate_export_train_then_serve_the_checkpoint(tmp_path):
         assert s.completion == texts[s.key[:2]]  # same seeds, same text
         totals[s.question_id][1] += s.usage.completion_tokens
     assert all(ours == servers for servers, ours in totals.values())
+    (bench,) = results["benchmarks"]
+    assert results["checkpoint"] == str(checkpoint) and bench["samples"] == 8 * 2
+    assert bench["scored"] + sum(bench["unscored"].values()) == bench["samples"]
+
+
+def evaluate(checkpoint: Path, tmp_path: Path) -> dict:
+    """The README's last step: `engine eval --suite configs/eval/loop.toml --serve CKPT`."""
+    suite = REPO / "configs" / "eval" / "loop.toml"
+    done = run_cli(
+        "eval", "--suite", str(suite), "--serve", str(checkpoint), "--out", str(tmp_path / "eval"),
+        "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "eval" / "report.html").exists()
+    return json.loads((tmp_path / "eval" / "results.json").read_text())
 
 
 def answer(server: VLLMServer, tmp_path: Path, name: str, extra: str) -> list:

@@ -145,6 +145,8 @@ async def one_run(
     finally:
         watcher.cancel()
         await backend.close()
+    if watcher.done() and not watcher.cancelled() and watcher.exception() is not None:
+        raise RuntimeError("the /metrics sampler failed") from watcher.exception()
     ended = time.monotonic()
     low, high = started + args.warmup, started + args.seconds
     steady = [scrape for scrape in queue if low <= scrape.t <= high]

@@ -53,6 +53,22 @@ def recipe_toml(url: str, questions: Path, out: Path, **sections: str) -> str:
     return source + "\n".join(f"[{name}]\n{body}\n" for name, body in parts.items())
 
 
+@contextlib.asynccontextmanager
+async def serving(app):
+    """``app`` (an aiohttp Application) on a free loopback port; yields its ``/v1`` URL."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()
+
+
 @contextlib.contextmanager
 def mock_process(*args: str):
     """The mock teacher as its own process (``python -m engine mock-teacher``); yields its URL."""

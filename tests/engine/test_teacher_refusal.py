@@ -24,7 +24,7 @@ from engine.errors import TeacherUnavailable
 from engine.job import Job
 from engine.metrics import Metrics
 from engine.specs import TeacherSpec
-from tests.helpers import REPO, mock_process, read_samples, recipe_toml, write_questions
+from tests.helpers import REPO, mock_process, read_samples, recipe_toml, serving, write_questions
 
 #: generous: the point is "not 53 s of retries", not a speed figure
 SECONDS = 20
@@ -82,15 +82,8 @@ async def openai_server(models: list[str] | None, serves: str):
     if models is not None:
         app.router.add_get("/v1/models", listing)
     app.router.add_post("/v1/chat/completions", complete)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/v1", calls
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, calls
 
 
 def assert_one_line_and_nothing_written(stderr: str, tmp_path: Path, *parts: str) -> None:

@@ -16,7 +16,7 @@ from engine.backends.openai_http import OpenAIBackend
 from engine.job import Job
 from engine.metrics import Metrics
 from tests.engine.backends.test_openai_backend import request, spec
-from tests.helpers import read_samples, write_questions
+from tests.helpers import read_samples, serving, write_questions
 
 
 def shaped(choices: list[dict], shape: str) -> list[dict]:
@@ -54,15 +54,8 @@ async def server(shape: str):
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", complete)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}/v1", calls
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url, calls
 
 
 @pytest.mark.parametrize("shape", ["as_given", "missing", "shuffled"])
